@@ -1,0 +1,18 @@
+"""brainevent: event-driven sparse matrices for JAX, mirroring scipy.sparse.
+
+Wrap spikes in :class:`BinaryArray`, build connectivity as :class:`CSR`,
+:class:`CSC` or :class:`COO` (from scipy, from a dense array or from
+coordinates), and write ``spikes @ conn``: the result equals the dense product
+and composes with ``jax.jit``, ``jax.grad``, ``jax.vmap`` and ``lax.scan``.
+"""
+
+__version__ = '0.1.0'
+
+from . import _config as config
+from .events import (BinaryArray as BinaryArray, EventArray as EventArray,
+                     IndexedBinary1d as IndexedBinary1d, IndexedBinary2d as IndexedBinary2d,
+                     concatenate as concatenate, kernels as kernels, matmul as matmul,
+                     stack as stack)
+from .formats import (COO as COO, CSC as CSC, CSR as CSR, SparseMatrix as SparseMatrix,
+                      coo2csr as coo2csr, hstack as hstack, load_npz as load_npz,
+                      random as random, save_npz as save_npz, vstack as vstack)

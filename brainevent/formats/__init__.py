@@ -1,0 +1,8 @@
+"""Sparse formats; each module owns its class, constructors and kernel table."""
+
+from ._base import SparseMatrix as SparseMatrix
+from ._coo import COO as COO
+from ._csr import CSC as CSC, CSR as CSR
+from ._dense import dense_matmul as dense_matmul
+from ._functions import (coo2csr as coo2csr, hstack as hstack, load_npz as load_npz,
+                         random as random, save_npz as save_npz, vstack as vstack)

@@ -1,0 +1,331 @@
+"""The base class of every sparse format and the product path they share.
+
+Conversion contract (the hub): each format defines ``tocoo()`` and the class
+method ``fromcoo(coo)``; ``todense``, ``tocsr``, ``tocsc`` and ``asformat`` are
+derived here, and a format overrides one only where its own path is cheaper.
+Each format also defines ``with_data``, ``transpose``, ``nnz``, the pytree
+methods and ``_matmul_call`` (its products' kernel call).
+"""
+
+import numbers
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._misc import is_concrete, split_unit, type_name, with_unit
+from ..events._binary import BinaryArray
+from ..events._dispatch import MatmulOperators, register_matmul
+from ..events._indexed import IndexedBinary1d, IndexedBinary2d
+from ._matmul import MatmulInfo
+
+__all__ = ['SparseMatrix', 'product', 'register_products', 'check_data', 'FORMATS']
+
+FORMATS: dict[str, type] = {}
+
+# Right and left operands every format takes in products.
+OPERANDS = (BinaryArray, IndexedBinary1d, IndexedBinary2d, jax.Array, np.ndarray)
+
+
+def _float_dtype():
+    return jnp.zeros((), float).dtype  # float32, or float64 with jax_enable_x64
+
+
+def _numeric(x, name):
+    """``x`` (or a Quantity's mantissa) as a JAX array with a numeric dtype."""
+    mantissa, unit = split_unit(x)
+    arr = mantissa if isinstance(mantissa, jax.Array) else jnp.asarray(mantissa)
+    if not (arr.dtype == jnp.bool_ or jnp.issubdtype(arr.dtype, jnp.number)):
+        raise TypeError(f"{name} must be numeric or bool; received dtype {arr.dtype}")
+    return arr, unit
+
+
+def check_data(data, nnz: int, dtype=None):
+    """Validate ``data`` for ``nnz`` entries: shape ``(nnz,)``, or a scalar (homogeneous)."""
+    arr, unit = _numeric(data, 'data')
+    if dtype is not None:
+        arr = arr.astype(dtype)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1 or arr.shape[0] not in (nnz, 1):
+        raise ValueError(f"data must have shape ({nnz},) (one weight per entry) or be a scalar "
+                         f"(one weight for all); received shape {arr.shape}")
+    return with_unit(arr, unit)
+
+
+def event_operand(x):
+    """``(values, event)`` for any product operand."""
+    if isinstance(x, BinaryArray):
+        return x.value, True
+    if isinstance(x, (IndexedBinary1d, IndexedBinary2d)):
+        return x.todense(), True
+    return x, False
+
+
+def product(weights, operand, *, shape, transpose: bool, call, backend=None):
+    """Shared body of every product: validation, dtypes and units around a kernel call.
+
+    ``call(w, b, info, backend)`` runs the layout's kernel on unitless arrays.
+    ``transpose=True`` computes ``operand @ A``, otherwise ``A @ operand``.
+    """
+    values, event = event_operand(operand)
+    values, b_unit = _numeric(values, 'the operand of @')
+    side = 'left' if transpose else 'right'
+    if values.ndim not in (1, 2):
+        raise ValueError(f"matmul: the {side} operand must be 1-D or 2-D; received shape "
+                         f"{values.shape}")
+    size = values.shape[-1] if transpose else values.shape[0]
+    expected = shape[0] if transpose else shape[1]
+    if size != expected:
+        axis = 'last' if transpose else 'first'
+        raise ValueError(f"matmul: the {side} operand has shape {values.shape}, but its {axis} "
+                         f"dimension must equal {expected} for a matrix of shape {shape}")
+    w, w_unit = _numeric(weights, 'data')
+    dtype = w.dtype if event else jnp.result_type(w.dtype, values.dtype)
+    if dtype == jnp.bool_:
+        dtype = _float_dtype()
+    b = values if event else values.astype(dtype)
+    out = call(w.astype(dtype), b, MatmulInfo(tuple(shape), bool(transpose), event), backend)
+    return with_unit(out, w_unit * b_unit)
+
+
+def register_products(cls, kernel) -> None:
+    """Register ``cls @ operand`` and ``operand @ cls`` for every operand type."""
+    for operand in OPERANDS:
+        register_matmul(cls, operand, lambda a, b: a._product(b, transpose=False), kernel)
+        register_matmul(operand, cls, lambda a, b: b._product(a, transpose=True), kernel)
+
+
+def _is_scalar(x) -> bool:
+    if isinstance(x, (numbers.Number, np.number, np.bool_)):
+        return True
+    return hasattr(x, 'ndim') and not isinstance(x, SparseMatrix) and x.ndim == 0
+
+
+class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
+    """Base class of the sparse formats (COO, CSR, CSC).
+
+    Mirrors the ``scipy.sparse`` array interface where it makes sense for JAX:
+    matrices are immutable pytrees, so methods that scipy runs in place return
+    a new matrix here.
+    """
+
+    format: str = ''
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get('format'):
+            FORMATS[cls.format] = cls
+
+    # -- properties ------------------------------------------------------
+    @property
+    def dtype(self):
+        return split_unit(self.data)[0].dtype
+
+    @property
+    def unit(self):
+        """The unit of the weights (``brainunit.UNITLESS`` for plain arrays)."""
+        return split_unit(self.data)[1]
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    @property
+    def nse(self) -> int:
+        return self.nnz
+
+    @property
+    def is_homogeneous(self) -> bool:
+        """True when one scalar weight is stored for every entry."""
+        return split_unit(self.data)[0].shape[0] == 1 and self.nnz != 1
+
+    def __repr__(self):
+        unit = '' if self.unit.is_unitless else f", unit={self.unit}"
+        return (f"{type(self).__name__}(shape={self.shape}, nnz={self.nnz}, "
+                f"dtype={self.dtype}{unit})")
+
+    def full_data(self):
+        """The weights as one value per entry (homogeneous data broadcast)."""
+        w, unit = split_unit(self.data)
+        return with_unit(jnp.broadcast_to(w, (self.nnz,)), unit)
+
+    # -- conversion hub --------------------------------------------------
+    def tocoo(self):
+        raise NotImplementedError
+
+    @classmethod
+    def fromcoo(cls, coo):
+        raise NotImplementedError
+
+    def todense(self):
+        """The dense array (a Quantity when the weights have units)."""
+        return self.tocoo().todense()
+
+    def toarray(self):
+        """Alias of :meth:`todense` (scipy's name)."""
+        return self.todense()
+
+    def asformat(self, format: str | None):
+        """Convert to the format named ``format`` (``'coo'``, ``'csr'``, ``'csc'``)."""
+        if format is None or format == self.format:
+            return self
+        if format not in FORMATS:
+            raise ValueError(f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
+        return FORMATS[format].fromcoo(self.tocoo())
+
+    def tocsr(self):
+        return self.asformat('csr')
+
+    def tocsc(self):
+        return self.asformat('csc')
+
+    @classmethod
+    def fromdense(cls, dense, nse: int | None = None):
+        """Build from a 2-D dense array; inside ``jit`` give ``nse`` (stored entries).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, brainevent
+        >>> brainevent.CSR.fromdense(jnp.array([[0., 1.], [2., 0.]])).nnz
+        2
+        """
+        return cls.fromcoo(FORMATS['coo'].fromdense(dense, nse=nse))
+
+    @classmethod
+    def from_scipy(cls, matrix):
+        """Build from any ``scipy.sparse`` matrix or array (converted to this format)."""
+        return cls.fromcoo(FORMATS['coo'].from_scipy(matrix))
+
+    def to_scipy(self):
+        """The equivalent ``scipy.sparse`` array of the same format (unitless weights only)."""
+        import scipy.sparse as sp
+        data = self._scipy_data()
+        coo = self.tocoo()
+        return sp.coo_array((data, (np.asarray(coo.row), np.asarray(coo.col))),
+                            shape=self.shape).asformat(self.format)
+
+    def _scipy_data(self):
+        if not self.unit.is_unitless:
+            raise TypeError(f"scipy.sparse has no units, but the weights are in {self.unit}; "
+                            f"convert first, e.g. m.with_data(m.data.to_decimal({self.unit}))")
+        return np.asarray(self.full_data())
+
+    # -- element-wise ----------------------------------------------------
+    def astype(self, dtype):
+        w, unit = split_unit(self.data)
+        return self.with_data(with_unit(w.astype(dtype), unit))
+
+    def copy(self):
+        return jax.tree_util.tree_map(jnp.copy, self)
+
+    def __neg__(self):
+        return self.with_data(-self.data)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self.with_data(abs(self.data))
+
+    def __truediv__(self, other):
+        if not _is_scalar(other):
+            raise TypeError(f"a sparse matrix can be divided by a scalar only; received "
+                            f"{type_name(other)} (use .multiply(1 / other) for element-wise)")
+        return self.with_data(self.data / other)
+
+    def __mul__(self, other):
+        return self.multiply(other)
+
+    def __rmul__(self, other):
+        return self.multiply(other)
+
+    def multiply(self, other):
+        """Element-wise product with a scalar, a dense array or another sparse matrix.
+
+        The result keeps this matrix's format and structure, as in scipy.
+        """
+        if _is_scalar(other):
+            return self.with_data(self.data * other)
+        coo = self.tocoo()
+        if isinstance(other, SparseMatrix):
+            self._check_same_shape(other, 'multiply')
+            values = other.tocoo()._values_at(coo.row, coo.col)
+        elif isinstance(other, (jax.Array, np.ndarray, u.Quantity)):
+            if other.ndim > 2:
+                raise ValueError(f"multiply: expected a 2-D operand; received shape {other.shape}")
+            try:
+                dense = u.math.broadcast_to(other, self.shape)
+            except ValueError:
+                raise ValueError(f"multiply: operand of shape {other.shape} does not broadcast "
+                                 f"to the matrix shape {self.shape}") from None
+            values = dense[coo.row, coo.col]
+        else:
+            return NotImplemented
+        return type(self).fromcoo(coo.with_data(coo.full_data() * values))
+
+    def _check_same_shape(self, other, op):
+        if other.shape != self.shape:
+            raise ValueError(f"{op}: shapes differ: {self.shape} and {other.shape}")
+
+    def __add__(self, other):
+        if isinstance(other, SparseMatrix):
+            self._check_same_shape(other, 'add')
+            a, b = self.tocoo(), other.tocoo()
+            data = u.math.concatenate([a.full_data(), b.full_data()])
+            coo = FORMATS['coo']((data, (jnp.concatenate([a.row, b.row]),
+                                         jnp.concatenate([a.col, b.col]))), shape=self.shape)
+            return type(self).fromcoo(coo)
+        if isinstance(other, (jax.Array, np.ndarray, u.Quantity)) and other.ndim == 2:
+            self._check_same_shape(other, 'add')
+            return self.todense() + other
+        if _is_scalar(other) and is_concrete(other) and np.all(split_unit(other)[0] == 0):
+            return self
+        if _is_scalar(other):
+            raise TypeError("adding a nonzero scalar to a sparse matrix would make it dense; "
+                            "use m.todense() + value")
+        return NotImplemented
+
+    def __radd__(self, other):
+        return self.__add__(other)
+
+    def __sub__(self, other):
+        if isinstance(other, SparseMatrix) or _is_scalar(other) or hasattr(other, 'ndim'):
+            return self + (-other)
+        return NotImplemented
+
+    def __rsub__(self, other):
+        return (-self).__add__(other)
+
+    # -- reductions ------------------------------------------------------
+    def sum(self, axis: int | None = None):
+        """Sum of all entries (``axis=None``), of each column (0) or of each row (1)."""
+        coo = self.tocoo()
+        w, unit = split_unit(coo.full_data())
+        if axis is None:
+            return with_unit(jnp.sum(w), unit)
+        if axis not in (0, 1, -1, -2):
+            raise ValueError(f"axis must be None, 0 or 1 for a matrix; received {axis!r}")
+        axis = axis % 2
+        ids, size = (coo.col, self.shape[1]) if axis == 0 else (coo.row, self.shape[0])
+        return with_unit(jax.ops.segment_sum(w, ids, num_segments=size), unit)
+
+    def diagonal(self, k: int = 0):
+        """The ``k``-th diagonal (``k > 0`` above the main one), duplicates summed."""
+        m, n = self.shape
+        size = max(0, min(m + min(k, 0), n - max(k, 0)))
+        coo = self.tocoo()
+        w, unit = split_unit(coo.full_data())
+        on_diag = (coo.col - coo.row) == k
+        pos = jnp.where(on_diag, coo.row if k >= 0 else coo.col, size)
+        out = jax.ops.segment_sum(jnp.where(on_diag, w, 0), pos, num_segments=size + 1)[:size]
+        return with_unit(out, unit)
+
+    # -- products --------------------------------------------------------
+    def _product(self, operand, *, transpose: bool, backend=None):
+        return product(self.data, operand, shape=self.shape, transpose=transpose,
+                       call=self._matmul_call, backend=backend)
+
+    def _matmul_call(self, w, b, info, backend):
+        raise NotImplementedError
