@@ -8,7 +8,7 @@ and composes with ``jax.jit``, ``jax.grad``, ``jax.vmap`` and ``lax.scan``.
 
 __version__ = '0.1.0'
 
-from . import _config as config
+from . import _config as config, backends as backends
 from .events import (BinaryArray as BinaryArray, EventArray as EventArray,
                      IndexedBinary1d as IndexedBinary1d, IndexedBinary2d as IndexedBinary2d,
                      concatenate as concatenate, kernels as kernels, matmul as matmul,

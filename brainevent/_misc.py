@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ['split_unit', 'with_unit', 'check_shape', 'as_index_array', 'index_dtype',
-           'is_concrete', 'type_name']
+           'is_concrete', 'type_name', 'check_items']
 
 
 def type_name(x) -> str:
@@ -82,3 +82,15 @@ def as_index_array(x, name: str, ndim: int = 1):
             return arr.astype(jnp.int32)
         raise TypeError(f"{name} must have an integer dtype; received {arr.dtype}")
     return arr
+
+
+def check_items(items, cls, fname: str, what: str) -> list:
+    """``items`` as a non-empty list of ``cls`` instances, or a clear error."""
+    items = list(items)
+    if not items:
+        raise ValueError(f"{fname} needs at least one {what}")
+    for i, item in enumerate(items):
+        if not isinstance(item, cls):
+            raise TypeError(f"{fname} takes {cls.__name__} {what}s; item {i} is "
+                            f"{type_name(item)}")
+    return items

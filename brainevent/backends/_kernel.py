@@ -162,8 +162,8 @@ class Kernel:
         return mlir.lower_fun(impl, multiple_results=True)(ctx, *args)
 
     def _sequential_batch(self, args, dims, **params):
-        mapped = [i for i, d in enumerate(dims) if d is not batching.not_mapped]
-        moved = tuple(batching.moveaxis(args[i], dims[i], 0) for i in mapped)
+        mapped = [i for i, d in enumerate(dims) if d is not None]
+        moved = tuple(jax.numpy.moveaxis(args[i], dims[i], 0) for i in mapped)
 
         def one(slices):
             full = list(args)

@@ -4,14 +4,21 @@ import brainunit as u
 import jax
 import jax.numpy as jnp
 
-from .._misc import type_name
+from .._misc import check_items, type_name
 from ._dispatch import MatmulOperators
 
 __all__ = ['EventArray', 'BinaryArray', 'concatenate', 'stack']
 
 
 class EventArray(MatmulOperators):
-    """Base class of event arrays; products with it go through the registry."""
+    """Base class of event arrays; products with it go through the registry.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, brainevent
+    >>> isinstance(brainevent.BinaryArray(jnp.ones(3)), brainevent.EventArray)
+    True
+    """
 
     __slots__ = ()
 
@@ -122,14 +129,7 @@ class BinaryArray(EventArray):
 
 
 def _values(arrays, fname):
-    arrays = list(arrays)
-    if not arrays:
-        raise ValueError(f"{fname} needs at least one array")
-    for i, a in enumerate(arrays):
-        if not isinstance(a, BinaryArray):
-            raise TypeError(f"{fname} takes BinaryArray operands; arrays[{i}] is "
-                            f"{type_name(a)}")
-    return [a.value for a in arrays]
+    return [a.value for a in check_items(arrays, BinaryArray, fname, 'array')]
 
 
 def concatenate(arrays, axis: int = 0) -> BinaryArray:

@@ -109,9 +109,43 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
     Mirrors the ``scipy.sparse`` array interface where it makes sense for JAX:
     matrices are immutable pytrees, so methods that scipy runs in place return
     a new matrix here.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, brainevent
+    >>> m = brainevent.CSR(jnp.array([[0., 2.], [3., 0.]]))
+    >>> isinstance(m, brainevent.SparseMatrix), m.format, m.nnz
+    (True, 'csr', 2)
+    >>> (m * 2).sum(axis=0)
+    Array([6., 4.], dtype=float32)
     """
 
     format: str = ''
+    _fields: tuple[str, ...]  # the array attributes, in pytree order; data first
+
+    def _set(self, *arrays, shape):
+        for name, value in zip(self._fields, arrays):
+            setattr(self, name, value)
+        self.shape = tuple(shape)
+
+    @classmethod
+    def _make(cls, *arrays, shape):
+        """Build from validated arrays without checks (pytrees, conversions)."""
+        obj = object.__new__(cls)
+        obj._set(*arrays, shape=shape)
+        return obj
+
+    def tree_flatten(self):
+        return tuple(getattr(self, name) for name in self._fields), self.shape
+
+    @classmethod
+    def tree_unflatten(cls, shape, children):
+        return cls._make(*children, shape=shape)
+
+    def with_data(self, data):
+        """Same structure, new weights (shape ``(nnz,)`` or a scalar; units allowed)."""
+        return self._make(check_data(data, self.nnz),
+                          *(getattr(self, name) for name in self._fields[1:]), shape=self.shape)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

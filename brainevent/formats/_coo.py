@@ -31,7 +31,7 @@ def convert_arg(cls, arg, shape, dtype):
     elif _is_shape(arg):
         m, n = check_shape(arg)
         empty = COO._make(jnp.zeros(0, dtype or float), jnp.zeros(0, jnp.int32),
-                          jnp.zeros(0, jnp.int32), (m, n))
+                          jnp.zeros(0, jnp.int32), shape=(m, n))
         matrix = cls.fromcoo(empty)
     elif isinstance(arg, tuple):
         return None
@@ -80,11 +80,12 @@ class COO(SparseMatrix):
     """
 
     format = 'coo'
+    _fields = ('data', 'row', 'col')
 
     def __init__(self, arg, shape=None, dtype=None):
         matrix = convert_arg(COO, arg, shape, dtype)
         if matrix is not None:
-            self._set(matrix.data, matrix.row, matrix.col, matrix.shape)
+            self._set(matrix.data, matrix.row, matrix.col, shape=matrix.shape)
             return
         if len(arg) != 2 or not isinstance(arg[1], (tuple, list)) or len(arg[1]) != 2:
             raise TypeError(f"COO expects (data, (row, col)), a shape, a dense or sparse "
@@ -97,31 +98,11 @@ class COO(SparseMatrix):
                              f"and {col.shape[0]}")
         if shape is None:
             shape = (infer_extent(row, 'row'), infer_extent(col, 'col'))
-        self._set(check_data(data, row.shape[0], dtype), row, col, check_shape(shape))
-
-    def _set(self, data, row, col, shape):
-        self.data, self.row, self.col, self.shape = data, row, col, tuple(shape)
-
-    @classmethod
-    def _make(cls, data, row, col, shape):
-        obj = object.__new__(cls)
-        obj._set(data, row, col, shape)
-        return obj
+        self._set(check_data(data, row.shape[0], dtype), row, col, shape=check_shape(shape))
 
     @property
     def nnz(self) -> int:
         return self.row.shape[0]
-
-    def tree_flatten(self):
-        return (self.data, self.row, self.col), self.shape
-
-    @classmethod
-    def tree_unflatten(cls, shape, children):
-        return cls._make(*children, shape)
-
-    def with_data(self, data):
-        """Same structure, new weights (shape ``(nnz,)`` or a scalar; units allowed)."""
-        return COO._make(check_data(data, self.nnz), self.row, self.col, self.shape)
 
     # -- conversions -----------------------------------------------------
     def tocoo(self):
@@ -154,7 +135,7 @@ class COO(SparseMatrix):
             row, col = (a.astype(idx) for a in jnp.nonzero(values, size=nse, fill_value=0))
             kept = jnp.arange(nse) < jnp.count_nonzero(values)
             data = jnp.where(kept, values[row, col], 0).astype(values.dtype)
-        return cls._make(with_unit(data, unit), row, col, values.shape)
+        return cls._make(with_unit(data, unit), row, col, shape=values.shape)
 
     @classmethod
     def from_scipy(cls, matrix):
@@ -167,7 +148,7 @@ class COO(SparseMatrix):
         m, n = coo.shape
         idx = index_dtype(m, n, coo.nnz)
         return cls._make(jnp.asarray(coo.data), jnp.asarray(coo.row, idx),
-                         jnp.asarray(coo.col, idx), (m, n))
+                         jnp.asarray(coo.col, idx), shape=(m, n))
 
     def todense(self):
         w, unit = split_unit(self.full_data())
@@ -178,7 +159,7 @@ class COO(SparseMatrix):
         """The transposed matrix (a view: row and col swap)."""
         if axes is not None and tuple(axes) != (1, 0):
             raise ValueError(f"a matrix transposes with axes=(1, 0) only; received {axes!r}")
-        return COO._make(self.data, self.col, self.row, self.shape[::-1])
+        return COO._make(self.data, self.col, self.row, shape=self.shape[::-1])
 
     # -- structure -------------------------------------------------------
     def check_format(self, full_check: bool = True):
@@ -200,7 +181,8 @@ class COO(SparseMatrix):
         order = self._canonical_order()
         w, unit = split_unit(self.data)
         data = w if self.is_homogeneous else w[order]
-        return COO._make(with_unit(data, unit), self.row[order], self.col[order], self.shape)
+        return COO._make(with_unit(data, unit), self.row[order], self.col[order],
+                         shape=self.shape)
 
     def sum_duplicates(self):
         """Merge entries at the same position and sort them (eager; returns a new matrix)."""
@@ -218,7 +200,7 @@ class COO(SparseMatrix):
         else:
             data = with_unit(jnp.asarray(np.add.reduceat(w, starts) if starts.size else w), unit)
         return COO._make(data, jnp.asarray(row[starts], self.row.dtype),
-                         jnp.asarray(col[starts], self.col.dtype), self.shape)
+                         jnp.asarray(col[starts], self.col.dtype), shape=self.shape)
 
     def eliminate_zeros(self):
         """Drop entries whose weight is zero (eager; returns a new matrix)."""
@@ -226,7 +208,7 @@ class COO(SparseMatrix):
         w, unit = split_unit(self.full_data())
         keep = np.flatnonzero(np.asarray(w) != 0)
         data = self.data if self.is_homogeneous and keep.size else with_unit(w[keep], unit)
-        return COO._make(data, self.row[keep], self.col[keep], self.shape)
+        return COO._make(data, self.row[keep], self.col[keep], shape=self.shape)
 
     def _values_at(self, row, col):
         """This matrix's values at the positions ``(row, col)`` (duplicates summed; jit-able)."""

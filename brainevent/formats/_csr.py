@@ -27,8 +27,8 @@ csr_matmul = coordinate_kernel('csr_matmul', _csr_coords)
 
 
 def _check_compressed(data, indices, indptr, shape, names):
-    """O(1) checks of compressed arrays; ``names`` = (major axis, minor axis) wording."""
-    major, minor = names
+    """O(1) checks of compressed arrays; ``names[0]`` words the major axis length."""
+    major = names[0]
     if indptr.shape[0] != shape[0] + 1:
         raise ValueError(f"indptr has length {indptr.shape[0]}; expected {major} + 1 = "
                          f"{shape[0] + 1}")
@@ -39,11 +39,12 @@ class _Compressed(SparseMatrix):
     """Storage shared by CSR and CSC: ``(data, indices, indptr)`` along a major axis."""
 
     _names: tuple[str, str]
+    _fields = ('data', 'indices', 'indptr')
 
     def __init__(self, arg, shape=None, dtype=None):
         matrix = convert_arg(type(self), arg, shape, dtype)
         if matrix is not None:
-            self._set(matrix.data, matrix.indices, matrix.indptr, matrix.shape)
+            self._set(matrix.data, matrix.indices, matrix.indptr, shape=matrix.shape)
             return
         if len(arg) != 3:
             raise TypeError(f"{type(self).__name__} expects (data, indices, indptr), a shape, a "
@@ -58,35 +59,14 @@ class _Compressed(SparseMatrix):
         data = _check_compressed(data, indices, indptr, self._major_minor(shape), self._names)
         if dtype is not None:
             data = check_data(data, indices.shape[0], dtype)
-        self._set(data, indices, indptr, shape)
+        self._set(data, indices, indptr, shape=shape)
 
     def _major_minor(self, shape):
         return shape if self.format == 'csr' else shape[::-1]
 
-    def _set(self, data, indices, indptr, shape):
-        self.data, self.indices, self.indptr, self.shape = data, indices, indptr, tuple(shape)
-
-    @classmethod
-    def _make(cls, data, indices, indptr, shape):
-        obj = object.__new__(cls)
-        obj._set(data, indices, indptr, shape)
-        return obj
-
     @property
     def nnz(self) -> int:
         return self.indices.shape[0]
-
-    def tree_flatten(self):
-        return (self.data, self.indices, self.indptr), self.shape
-
-    @classmethod
-    def tree_unflatten(cls, shape, children):
-        return cls._make(*children, shape)
-
-    def with_data(self, data):
-        """Same structure, new weights (shape ``(nnz,)`` or a scalar; units allowed)."""
-        return type(self)._make(check_data(data, self.nnz), self.indices, self.indptr,
-                                self.shape)
 
     def to_scipy(self):
         import scipy.sparse as sp
@@ -139,7 +119,7 @@ class _Compressed(SparseMatrix):
     def _transposed(self, cls, axes):
         if axes is not None and tuple(axes) != (1, 0):
             raise ValueError(f"a matrix transposes with axes=(1, 0) only; received {axes!r}")
-        return cls._make(self.data, self.indices, self.indptr, self.shape[::-1])
+        return cls._make(self.data, self.indices, self.indptr, shape=self.shape[::-1])
 
 
 @jax.tree_util.register_pytree_node_class
@@ -177,7 +157,7 @@ class CSR(_Compressed):
     # -- conversions -----------------------------------------------------
     def tocoo(self):
         row = csr_rows(self.indptr, self.nnz)
-        return COO._make(self.data, row, self.indices, self.shape)
+        return COO._make(self.data, row, self.indices, shape=self.shape)
 
     @classmethod
     def fromcoo(cls, coo):
@@ -188,7 +168,7 @@ class CSR(_Compressed):
         data = with_unit(w if coo.is_homogeneous else w[order], unit)
         counts = jax.ops.segment_sum(jnp.ones(coo.nnz, idx), coo.row, num_segments=m)
         indptr = jnp.concatenate([jnp.zeros(1, idx), jnp.cumsum(counts, dtype=idx)])
-        return CSR._make(data, coo.col[order].astype(idx), indptr, (m, n))
+        return CSR._make(data, coo.col[order].astype(idx), indptr, shape=(m, n))
 
     def transpose(self, axes=None):
         """The transposed matrix: a CSC view of the same arrays (no copy)."""
@@ -223,7 +203,7 @@ class CSC(_Compressed):
 
     @property
     def _csr_t(self) -> CSR:
-        return CSR._make(self.data, self.indices, self.indptr, self.shape[::-1])
+        return CSR._make(self.data, self.indices, self.indptr, shape=self.shape[::-1])
 
     def tocoo(self):
         return self._csr_t.tocoo().transpose()

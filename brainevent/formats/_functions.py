@@ -4,7 +4,7 @@ import brainunit as u
 import jax.numpy as jnp
 import numpy as np
 
-from .._misc import as_index_array, check_shape, split_unit, type_name, with_unit
+from .._misc import as_index_array, check_items, check_shape, split_unit, type_name, with_unit
 from ._base import FORMATS, SparseMatrix, _float_dtype
 from ._coo import COO
 from ._csr import CSR
@@ -39,19 +39,8 @@ def coo2csr(row_or_coo, col=None, data=None, *, shape=None) -> CSR:
     return CSR.fromcoo(COO((data, (row, col)), shape=shape))
 
 
-def _blocks(blocks, fname):
-    blocks = list(blocks)
-    if not blocks:
-        raise ValueError(f"{fname} needs at least one block")
-    for i, b in enumerate(blocks):
-        if not isinstance(b, SparseMatrix):
-            raise TypeError(f"{fname} takes brainevent sparse matrices; blocks[{i}] is "
-                            f"{type_name(b)}")
-    return blocks
-
-
 def _stack(blocks, axis: int, format, dtype, fname):
-    blocks = _blocks(blocks, fname)
+    blocks = check_items(blocks, SparseMatrix, fname, 'block')
     other = 1 - axis
     for i, b in enumerate(blocks):
         if b.shape[other] != blocks[0].shape[other]:
@@ -178,6 +167,14 @@ def load_npz(file) -> SparseMatrix:
     """Load a matrix written by :func:`save_npz` or by ``scipy.sparse.save_npz``.
 
     Returns the class the file names (COO, CSR or CSC), with the stored unit.
+
+    Examples
+    --------
+    >>> import tempfile, os, scipy.sparse as sp, brainevent
+    >>> path = os.path.join(tempfile.mkdtemp(), 'from_scipy.npz')
+    >>> sp.save_npz(path, sp.eye(3, format='csc'))
+    >>> brainevent.load_npz(path)
+    CSC(shape=(3, 3), nnz=3, dtype=float32)
     """
     with np.load(file, allow_pickle=False) as f:
         if 'format' not in f:

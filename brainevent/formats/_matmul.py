@@ -96,7 +96,7 @@ def _transpose(kernel, weight_ct, cts, w, *rest, info, backend):
 
 def _batch(kernel, args, dims, *, info, backend):
     w, *idx, b = args
-    if any(d is not batching.not_mapped for d in dims[:-1]) or dims[-1] is batching.not_mapped:
+    if any(d is not None for d in dims[:-1]) or dims[-1] is None:
         return kernel._sequential_batch(args, dims, info=info, backend=backend)
     b = jnp.moveaxis(b, dims[-1], 0)
     bind = partial(kernel.primitive.bind, w, *idx, info=info, backend=backend)

@@ -1,0 +1,62 @@
+"""Every code example in docs/ and in the package's docstrings runs and holds."""
+
+import doctest
+import importlib
+import pathlib
+import pkgutil
+import re
+
+import pytest
+
+import brainevent
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DOCS = sorted((ROOT / 'docs').glob('*.md'))
+FENCE = re.compile(r'^```python\n(.*?)^```', re.S | re.M)
+
+
+def test_docs_exist():
+    assert DOCS, 'docs/ has no pages'
+    assert all(FENCE.search(p.read_text()) for p in DOCS), 'a docs page has no example'
+
+
+@pytest.mark.parametrize('page', DOCS, ids=[p.name for p in DOCS])
+def test_docs_page_runs(page, capsys):
+    namespace = {'__name__': f'docs_{page.stem}'}
+    blocks = FENCE.findall(page.read_text())
+    for i, block in enumerate(blocks):
+        code = compile(block, f'{page.name}[block {i}]', 'exec')
+        exec(code, namespace)
+    assert len(blocks) > 0
+
+
+def test_readme_example_runs():
+    blocks = FENCE.findall((ROOT / 'README.md').read_text())
+    assert blocks
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, 'README.md', 'exec'), namespace)
+
+
+MODULES = sorted(m.name for m in pkgutil.walk_packages(brainevent.__path__, 'brainevent.')
+                 if not m.name.endswith('__main__'))
+
+
+@pytest.mark.parametrize('name', MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+                             verbose=False, report=True)
+    assert result.failed == 0, f'{result.failed} docstring example(s) failed in {name}'
+
+
+def test_public_api_has_examples():
+    """Each public class and function has a docstring with an example."""
+    missing = []
+    for name in dir(brainevent):
+        obj = getattr(brainevent, name)
+        if name.startswith('_') or not callable(obj) or isinstance(obj, type(brainevent)):
+            continue
+        if '>>>' not in (obj.__doc__ or ''):
+            missing.append(name)
+    assert not missing, f'public names without a runnable example: {missing}'
