@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ['split_unit', 'with_unit', 'check_shape', 'as_index_array', 'index_dtype',
-           'is_concrete', 'type_name', 'check_items']
+           'is_concrete', 'type_name', 'check_items', 'as_numeric']
 
 
 def type_name(x) -> str:
@@ -69,12 +69,26 @@ def index_dtype(*sizes) -> np.dtype:
     return np.dtype(np.int64)
 
 
+def as_numeric(x, name: str):
+    """``x`` as a JAX array with a bool or numeric dtype, or a ``TypeError`` naming ``name``."""
+    if isinstance(x, u.Quantity):
+        raise TypeError(f"{name} must be an array without units; received a Quantity in "
+                        f"{x.unit}")
+    if not isinstance(x, jax.Array):
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a numeric array; received {type_name(x)} "
+                            f"({err})") from None
+        if x.dtype.kind not in 'biufc':
+            raise TypeError(f"{name} must have a bool or numeric dtype; received dtype "
+                            f"{x.dtype}")
+    return jnp.asarray(x)
+
+
 def as_index_array(x, name: str, ndim: int = 1):
     """Convert ``x`` to a JAX integer array of rank ``ndim`` (no value checks)."""
-    if isinstance(x, u.Quantity):
-        raise TypeError(f"{name} must be an integer array without units; received a Quantity "
-                        f"in {x.unit}")
-    arr = jnp.asarray(x)
+    arr = as_numeric(x, name)
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D; received shape {arr.shape}")
     if arr.dtype == jnp.bool_ or not jnp.issubdtype(arr.dtype, jnp.integer):

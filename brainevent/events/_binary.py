@@ -1,10 +1,9 @@
 """Event arrays: spikes that make products event-driven."""
 
-import brainunit as u
 import jax
 import jax.numpy as jnp
 
-from .._misc import check_items, type_name
+from .._misc import as_numeric, check_items, type_name
 from ._dispatch import MatmulOperators
 
 __all__ = ['EventArray', 'BinaryArray', 'concatenate', 'stack']
@@ -74,18 +73,10 @@ class BinaryArray(EventArray):
     def __init__(self, value):
         if isinstance(value, BinaryArray):
             value = value.value
-        if isinstance(value, u.Quantity):
-            raise TypeError(f"BinaryArray takes spikes without units; received a Quantity in "
-                            f"{value.unit}")
         if isinstance(value, EventArray):
             raise TypeError(f"BinaryArray takes a dense array; received {type_name(value)} "
                             f"(use its .todense())")
-        if not isinstance(value, jax.Array):
-            value = jnp.asarray(value)
-        if not (value.dtype == jnp.bool_ or jnp.issubdtype(value.dtype, jnp.number)):
-            raise TypeError(f"BinaryArray needs bool or numeric values; received dtype "
-                            f"{value.dtype}")
-        self.value = value
+        self.value = as_numeric(value, 'BinaryArray value (spikes)')
 
     @property
     def shape(self) -> tuple[int, ...]:

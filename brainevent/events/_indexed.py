@@ -2,8 +2,9 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from .._misc import as_index_array, check_shape, is_concrete
+from .._misc import as_index_array, as_numeric, check_shape, is_concrete
 from ._binary import BinaryArray, EventArray
 
 __all__ = ['IndexedBinary1d', 'IndexedBinary2d']
@@ -12,9 +13,11 @@ __all__ = ['IndexedBinary1d', 'IndexedBinary2d']
 def _capacity(max_events, n: int) -> int:
     if max_events is None:
         return n
-    if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 0:
+    if isinstance(max_events, (bool, np.bool_)) or not isinstance(max_events, (int, np.integer)):
+        raise TypeError(f"max_events must be a non-negative int; received {max_events!r}")
+    if max_events < 0:
         raise ValueError(f"max_events must be a non-negative int; received {max_events!r}")
-    return max_events
+    return int(max_events)
 
 
 def _dense_1d(indices, count, n: int):
@@ -33,7 +36,7 @@ def _indices_1d(x, capacity: int):
 def _check_dense(x, ndim: int, cls):
     if isinstance(x, EventArray):
         x = x.todense()
-    x = jnp.asarray(x)
+    x = as_numeric(x, 'x')
     if x.ndim != ndim:
         raise ValueError(f"{cls.__name__}.from_dense needs a {ndim}-D array; received shape "
                          f"{x.shape}")

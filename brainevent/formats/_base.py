@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._misc import is_concrete, split_unit, type_name, with_unit
+from .._misc import as_numeric, is_concrete, split_unit, type_name, with_unit
 from ..events._binary import BinaryArray
 from ..events._dispatch import MatmulOperators, register_matmul
 from ..events._indexed import IndexedBinary1d, IndexedBinary2d
@@ -33,12 +33,9 @@ def _float_dtype():
 
 
 def _numeric(x, name):
-    """``x`` (or a Quantity's mantissa) as a JAX array with a numeric dtype."""
+    """``(mantissa, unit)`` of ``x``, the mantissa a JAX array with a numeric or bool dtype."""
     mantissa, unit = split_unit(x)
-    arr = mantissa if isinstance(mantissa, jax.Array) else jnp.asarray(mantissa)
-    if not (arr.dtype == jnp.bool_ or jnp.issubdtype(arr.dtype, jnp.number)):
-        raise TypeError(f"{name} must be numeric or bool; received dtype {arr.dtype}")
-    return arr, unit
+    return as_numeric(mantissa, name), unit
 
 
 def check_data(data, nnz: int, dtype=None):
@@ -311,8 +308,12 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
             coo = FORMATS['coo']((data, (jnp.concatenate([a.row, b.row]),
                                          jnp.concatenate([a.col, b.col]))), shape=self.shape)
             return type(self).fromcoo(coo)
-        if isinstance(other, (jax.Array, np.ndarray, u.Quantity)) and other.ndim == 2:
-            self._check_same_shape(other, 'add')
+        if isinstance(other, (jax.Array, np.ndarray, u.Quantity)) and other.ndim:
+            try:
+                np.broadcast_shapes(self.shape, other.shape)
+            except ValueError:
+                raise ValueError(f"add: a dense operand of shape {other.shape} does not "
+                                 f"broadcast to the matrix shape {self.shape}") from None
             return self.todense() + other
         if _is_scalar(other) and is_concrete(other) and np.all(split_unit(other)[0] == 0):
             return self

@@ -1,5 +1,7 @@
 """COO: entries stored as (data, (row, col)); the hub of every conversion."""
 
+import numbers
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,8 +15,9 @@ __all__ = ['COO']
 
 
 def _is_shape(arg) -> bool:
+    """A tuple of two Python/numpy scalars: scipy's ``(m, n)`` form (validated later)."""
     return (isinstance(arg, tuple) and len(arg) == 2 and
-            all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in arg))
+            all(isinstance(d, (numbers.Number, np.number)) for d in arg))
 
 
 def convert_arg(cls, arg, shape, dtype):

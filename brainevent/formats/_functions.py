@@ -112,6 +112,8 @@ def random(m: int, n: int, density: float = 0.01, format: str = 'coo', dtype=Non
     """
     import scipy.sparse as sp
     m, n = check_shape((m, n), '(m, n)')
+    if isinstance(density, bool) or not isinstance(density, (int, float, np.integer, np.floating)):
+        raise TypeError(f"density must be a number in [0, 1]; received {density!r}")
     if not 0 <= density <= 1:
         raise ValueError(f"density must be in [0, 1]; received {density!r}")
     if format not in FORMATS:
