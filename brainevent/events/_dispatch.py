@@ -68,9 +68,13 @@ def no_entry_error(a, b) -> TypeError:
     ka, kb = operand_kind(a), operand_kind(b)
     related = sorted(f"{_name(e.left)} @ {_name(e.right)}" for e in _TABLE.values()
                      if issubclass(ka, e.left) or issubclass(kb, e.right))
+    hint = ''
+    import scipy.sparse as sp
+    if sp.issparse(a) or sp.issparse(b):
+        hint = ' Convert scipy.sparse operands first, e.g. brainevent.CSR(s).'
     return TypeError(f"no product is registered for {_name(ka)} @ {_name(kb)}; registered "
                      f"products with either operand: {related or 'none'}. "
-                     f"brainevent.kernels() lists the whole table.")
+                     f"brainevent.kernels() lists the whole table.{hint}")
 
 
 def matmul(a, b):
@@ -132,7 +136,10 @@ def kernels(platform: str | None = None) -> KernelTable:
 
 
 def _known(x) -> bool:
-    return isinstance(x, MatmulOperators) or operand_kind(x) in (jax.Array, np.ndarray)
+    """Operands whose products this registry decides (others may define ``__rmatmul__``)."""
+    import scipy.sparse as sp
+    return (isinstance(x, MatmulOperators) or operand_kind(x) in (jax.Array, np.ndarray)
+            or sp.issparse(x))
 
 
 class MatmulOperators:

@@ -258,7 +258,14 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
         return self
 
     def __abs__(self):
-        return self.with_data(abs(self.data))
+        """Absolute value of the matrix: duplicates are summed first, as in scipy."""
+        coo = self.tocoo()
+        return type(self).fromcoo(coo.with_data(abs(coo.merged_data())))
+
+    def __getitem__(self, index):
+        raise TypeError(f"{type(self).__name__} does not support indexing; use "
+                        f"m.todense()[index] for dense values, or keep populations as separate "
+                        f"blocks joined with brainevent.vstack / hstack")
 
     def __truediv__(self, other):
         if not _is_scalar(other):
@@ -338,6 +345,8 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
         """Sum of all entries (``axis=None``), of each column (0) or of each row (1)."""
         coo = self.tocoo()
         w, unit = split_unit(coo.full_data())
+        if w.dtype == jnp.bool_:
+            w = w.astype(jnp.int32)  # numpy sums bools as integers
         if axis is None:
             return with_unit(jnp.sum(w), unit)
         if axis not in (0, 1, -1, -2):
@@ -354,8 +363,10 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
         w, unit = split_unit(coo.full_data())
         on_diag = (coo.col - coo.row) == k
         pos = jnp.where(on_diag, coo.row if k >= 0 else coo.col, size)
-        out = jax.ops.segment_sum(jnp.where(on_diag, w, 0), pos, num_segments=size + 1)[:size]
-        return with_unit(out, unit)
+        values = w.astype(jnp.int32) if w.dtype == jnp.bool_ else w
+        out = jax.ops.segment_sum(jnp.where(on_diag, values, 0), pos,
+                                  num_segments=size + 1)[:size]
+        return with_unit(out > 0 if w.dtype == jnp.bool_ else out, unit)
 
     # -- products --------------------------------------------------------
     def _product(self, operand, *, transpose: bool, backend=None):

@@ -129,6 +129,9 @@ class COO(SparseMatrix):
         if values.ndim != 2:
             raise ValueError(f"expected a 2-D dense array; received shape {values.shape}")
         idx = index_dtype(*values.shape, values.size)
+        if nse is not None and nse > 0 and values.size == 0:
+            raise ValueError(f"nse={nse} stored entries need a matrix with cells; received "
+                             f"shape {values.shape}")
         if nse is None:
             if not is_concrete(values):
                 raise ValueError("fromdense inside jit needs nse= (the number of stored entries)")
@@ -155,6 +158,9 @@ class COO(SparseMatrix):
 
     def todense(self):
         w, unit = split_unit(self.full_data())
+        if w.dtype == jnp.bool_:  # duplicates combine with logical or, as in scipy
+            hits = jnp.zeros(self.shape, jnp.int32).at[self.row, self.col].add(w.astype(jnp.int32))
+            return hits > 0
         dense = jnp.zeros(self.shape, w.dtype).at[self.row, self.col].add(w)
         return with_unit(dense, unit)
 
@@ -212,6 +218,21 @@ class COO(SparseMatrix):
         keep = np.flatnonzero(np.asarray(w) != 0)
         data = self.data if self.is_homogeneous and keep.size else with_unit(w[keep], unit)
         return COO._make(data, self.row[keep], self.col[keep], shape=self.shape)
+
+    def merged_data(self):
+        """Per-entry data in which each position's sum sits on its first entry (jit-able).
+
+        Duplicates after the first become zeros; the matrix is unchanged. Element-wise
+        operations that are not linear (``abs``) apply to these merged values, as scipy
+        applies them after summing duplicates.
+        """
+        w, unit = split_unit(self._values_at(self.row, self.col))
+        order = self._canonical_order()
+        r, c = self.row[order], self.col[order]
+        first_sorted = jnp.concatenate([jnp.ones(min(self.nnz, 1), bool),
+                                        (r[1:] != r[:-1]) | (c[1:] != c[:-1])])
+        first = jnp.zeros(self.nnz, bool).at[order].set(first_sorted)
+        return with_unit(jnp.where(first, w, jnp.zeros_like(w)), unit)
 
     def _values_at(self, row, col):
         """This matrix's values at the positions ``(row, col)`` (duplicates summed; jit-able)."""
