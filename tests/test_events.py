@@ -11,11 +11,6 @@ import brainevent as be
 from strategies import spikes
 
 
-# A failing hypothesis test makes its pytest plugin touch mypy_extensions.TypedDict,
-# whose DeprecationWarning (an error under filterwarnings=error) would abort the session.
-pytestmark = pytest.mark.filterwarnings(
-    'ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning')
-
 KINDS = ['bool', 'float', 'zeros', 'ones']
 
 

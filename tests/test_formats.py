@@ -17,11 +17,6 @@ import brainevent as be
 from strategies import FORMATS, Case, cases, dense_of, precision
 
 
-# A failing hypothesis test makes its pytest plugin touch mypy_extensions.TypedDict,
-# whose DeprecationWarning (an error under filterwarnings=error) would abort the session.
-pytestmark = pytest.mark.filterwarnings(
-    'ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning')
-
 FORMAT_IDS = [cls.format for cls in FORMATS]
 SCIPY_CLASSES = {
     ('csr', 'matrix'): sp.csr_matrix, ('csr', 'array'): sp.csr_array,

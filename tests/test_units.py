@@ -11,11 +11,6 @@ import brainevent as be
 from strategies import FORMATS
 
 
-# A failing hypothesis test makes its pytest plugin touch mypy_extensions.TypedDict,
-# whose DeprecationWarning (an error under filterwarnings=error) would abort the session.
-pytestmark = pytest.mark.filterwarnings(
-    'ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning')
-
 FORMAT_IDS = [cls.format for cls in FORMATS]
 
 
