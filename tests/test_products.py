@@ -39,6 +39,9 @@ import brainevent as be
 from brainevent.formats import SparseMatrix
 from strategies import FORMATS, Case, cases, dense_of, precision, spikes
 
+# The whole conformance suite runs once per CPU backend (fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures('backend')
+
 OPERAND_KINDS = ('binary', 'indexed', 'jax', 'numpy')
 EVENT_KINDS = ('binary', 'indexed')
 TRACEABLE_KINDS = ('binary', 'indexed', 'jax')  # operands that can be built from a tracer

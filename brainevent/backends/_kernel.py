@@ -113,6 +113,10 @@ class Kernel:
                 table[backend] = impl
         return impl
 
+    def implementation(self, backend: str, platform: str) -> Callable:
+        """The implementation registered for ``backend`` on ``platform``."""
+        return self._impls[platform][backend]
+
     def backends(self, platform: str | None = None) -> list[str]:
         """Backend names implemented for ``platform`` (default: the current), best first."""
         return list(self._impls.get(platform or _config.default_platform(), {}))

@@ -77,20 +77,25 @@ def no_entry_error(a, b) -> TypeError:
                      f"brainevent.kernels() lists the whole table.{hint}")
 
 
-def matmul(a, b):
-    """``a @ b`` through the registry; raises ``TypeError`` for an unregistered pair.
+def matmul(a, b, *, backend: str | None = None):
+    """``a @ b`` through the registry, optionally on a chosen ``backend``.
+
+    ``backend`` (``'numba'``, ``'jax'`` ...) overrides the matrix's and the
+    global choice for this call; an unknown or unavailable name raises a
+    ``ValueError`` listing the available ones. An unregistered pair raises
+    ``TypeError``.
 
     Examples
     --------
     >>> import jax.numpy as jnp, brainevent
     >>> w = brainevent.CSR(jnp.eye(3))
-    >>> brainevent.matmul(brainevent.BinaryArray(jnp.array([1., 0., 1.])), w)
+    >>> brainevent.matmul(brainevent.BinaryArray(jnp.array([1., 0., 1.])), w, backend='jax')
     Array([1., 0., 1.], dtype=float32)
     """
     entry = lookup(a, b)
     if entry is None:
         raise no_entry_error(a, b)
-    return entry.function(a, b)
+    return entry.function(a, b) if backend is None else entry.function(a, b, backend=backend)
 
 
 class KernelTable(list):

@@ -26,6 +26,7 @@ FORMATS: dict[str, type] = {}
 
 # Right and left operands every format takes in products.
 OPERANDS = (BinaryArray, IndexedBinary1d, IndexedBinary2d, jax.Array, np.ndarray)
+INDEXED = (IndexedBinary1d, IndexedBinary2d)
 
 
 def _float_dtype():
@@ -60,38 +61,64 @@ def event_operand(x):
     return x, False
 
 
-def product(weights, operand, *, shape, transpose: bool, call, backend=None):
-    """Shared body of every product: validation, dtypes and units around a kernel call.
-
-    ``call(w, b, info, backend)`` runs the layout's kernel on unitless arrays.
-    ``transpose=True`` computes ``operand @ A``, otherwise ``A @ operand``.
-    """
-    values, event = event_operand(operand)
-    values, b_unit = _numeric(values, 'the operand of @')
+def _check_operand(operand_shape, shape, transpose):
     side = 'left' if transpose else 'right'
-    if values.ndim not in (1, 2):
+    if len(operand_shape) not in (1, 2):
         raise ValueError(f"matmul: the {side} operand must be 1-D or 2-D; received shape "
-                         f"{values.shape}")
-    size = values.shape[-1] if transpose else values.shape[0]
+                         f"{operand_shape}")
+    size = operand_shape[-1] if transpose else operand_shape[0]
     expected = shape[0] if transpose else shape[1]
     if size != expected:
         axis = 'last' if transpose else 'first'
-        raise ValueError(f"matmul: the {side} operand has shape {values.shape}, but its {axis} "
+        raise ValueError(f"matmul: the {side} operand has shape {operand_shape}, but its {axis} "
                          f"dimension must equal {expected} for a matrix of shape {shape}")
-    w, w_unit = _numeric(weights, 'data')
-    dtype = w.dtype if event else jnp.result_type(w.dtype, values.dtype)
-    if dtype == jnp.bool_:
-        dtype = _float_dtype()
-    b = values if event else values.astype(dtype)
-    out = call(w.astype(dtype), b, MatmulInfo(tuple(shape), bool(transpose), event), backend)
+
+
+def _weights(weights, operand_dtype=None):
+    """``(w, unit)`` in the product's dtype: the weights' own for events, else promoted
+    with the operand's; bool weights compute in the default float dtype."""
+    w, unit = _numeric(weights, 'data')
+    dtype = w.dtype if operand_dtype is None else jnp.result_type(w.dtype, operand_dtype)
+    return w.astype(_float_dtype() if dtype == jnp.bool_ else dtype), unit
+
+
+def product(weights, operand, *, shape, transpose: bool, call, backend=None, indexed_call=None):
+    """Shared body of every product: validation, dtypes and units around a kernel call.
+
+    ``call(w, b, info, backend)`` runs the layout's kernel on unitless arrays.
+    ``transpose=True`` computes ``operand @ A``, otherwise ``A @ operand``. Indexed
+    events on the left go to ``indexed_call(w, ev_indices, ev_count, info, backend)``
+    when the layout has one, which loops over the stored indices only.
+    """
+    if (indexed_call is not None and transpose and
+            isinstance(operand, (IndexedBinary1d, IndexedBinary2d))):
+        _check_operand(operand.shape, shape, transpose)
+        w, w_unit = _weights(weights)
+        count = operand.count.reshape(-1).astype(jnp.int32)
+        info = MatmulInfo(tuple(shape), True, True)
+        return with_unit(indexed_call(w, operand.indices, count, info, backend), w_unit)
+    values, event = event_operand(operand)
+    values, b_unit = _numeric(values, 'the operand of @')
+    _check_operand(values.shape, shape, transpose)
+    w, w_unit = _weights(weights, None if event else values.dtype)
+    b = values if event else values.astype(w.dtype)
+    out = call(w, b, MatmulInfo(tuple(shape), bool(transpose), event), backend)
     return with_unit(out, w_unit * b_unit)
 
 
-def register_products(cls, kernel) -> None:
-    """Register ``cls @ operand`` and ``operand @ cls`` for every operand type."""
+def register_products(cls, kernel, indexed=None) -> None:
+    """Register ``cls @ operand`` and ``operand @ cls`` for every operand type.
+
+    ``indexed`` is the kernel that runs indexed events on the left, if any.
+    """
     for operand in OPERANDS:
-        register_matmul(cls, operand, lambda a, b: a._product(b, transpose=False), kernel)
-        register_matmul(operand, cls, lambda a, b: b._product(a, transpose=True), kernel)
+        left_kernel = indexed if indexed is not None and operand in INDEXED else kernel
+        register_matmul(cls, operand,
+                        lambda a, b, backend=None: a._product(b, transpose=False, backend=backend),
+                        kernel)
+        register_matmul(operand, cls,
+                        lambda a, b, backend=None: b._product(a, transpose=True, backend=backend),
+                        left_kernel)
 
 
 def _is_scalar(x) -> bool:
@@ -120,29 +147,55 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
     format: str = ''
     _fields: tuple[str, ...]  # the array attributes, in pytree order; data first
 
-    def _set(self, *arrays, shape):
+    backend: str | None = None  # the matrix's backend for its products (None: the default)
+
+    def _set(self, *arrays, shape, backend=None):
         for name, value in zip(self._fields, arrays):
             setattr(self, name, value)
         self.shape = tuple(shape)
+        self.backend = backend
 
     @classmethod
-    def _make(cls, *arrays, shape):
+    def _make(cls, *arrays, shape, backend=None):
         """Build from validated arrays without checks (pytrees, conversions)."""
         obj = object.__new__(cls)
-        obj._set(*arrays, shape=shape)
+        obj._set(*arrays, shape=shape, backend=backend)
         return obj
 
+    def _arrays(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._fields)
+
     def tree_flatten(self):
-        return tuple(getattr(self, name) for name in self._fields), self.shape
+        return self._arrays(), (self.shape, self.backend)
 
     @classmethod
-    def tree_unflatten(cls, shape, children):
-        return cls._make(*children, shape=shape)
+    def tree_unflatten(cls, aux, children):
+        shape, backend = aux
+        return cls._make(*children, shape=shape, backend=backend)
 
     def with_data(self, data):
         """Same structure, new weights (shape ``(nnz,)`` or a scalar; units allowed)."""
-        return self._make(check_data(data, self.nnz),
-                          *(getattr(self, name) for name in self._fields[1:]), shape=self.shape)
+        return self._make(check_data(data, self.nnz), *self._arrays()[1:], shape=self.shape,
+                          backend=self.backend)
+
+    def with_backend(self, backend: str | None):
+        """The same matrix, whose products run on ``backend`` unless a call says otherwise.
+
+        ``None`` returns to the default (:mod:`brainevent.config`, else the fastest
+        available backend).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, brainevent
+        >>> w = brainevent.CSR(jnp.eye(2)).with_backend('jax')
+        >>> w.backend, (brainevent.BinaryArray(jnp.array([1., 0.])) @ w).tolist()
+        ('jax', [1.0, 0.0])
+        """
+        if backend is not None:
+            from ..backends._kernel import check_backend_name
+            from .._config import default_platform
+            check_backend_name(backend, default_platform())
+        return self._make(*self._arrays(), shape=self.shape, backend=backend)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -204,7 +257,11 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
             return self
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
-        return FORMATS[format].fromcoo(self.tocoo())
+        return self._keep_backend(FORMATS[format].fromcoo(self.tocoo()))
+
+    def _keep_backend(self, result):
+        """``result`` with this matrix's backend choice."""
+        return result if result.backend == self.backend else result.with_backend(self.backend)
 
     def tocsr(self):
         return self.asformat('csr')
@@ -371,7 +428,10 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
     # -- products --------------------------------------------------------
     def _product(self, operand, *, transpose: bool, backend=None):
         return product(self.data, operand, shape=self.shape, transpose=transpose,
-                       call=self._matmul_call, backend=backend)
+                       call=self._matmul_call, backend=backend or self.backend,
+                       indexed_call=self._indexed_call)
 
     def _matmul_call(self, w, b, info, backend):
         raise NotImplementedError
+
+    _indexed_call = None  # a layout with an indexed-events kernel defines this method

@@ -9,6 +9,7 @@ import numpy as np
 from .._misc import (as_index_array, check_shape, index_dtype, is_concrete, split_unit,
                      type_name, with_unit)
 from ._base import SparseMatrix, check_data, register_products, _numeric
+from ..backends._numba_ffi import numba_available
 from ._matmul import coordinate_kernel
 
 __all__ = ['COO']
@@ -168,7 +169,8 @@ class COO(SparseMatrix):
         """The transposed matrix (a view: row and col swap)."""
         if axes is not None and tuple(axes) != (1, 0):
             raise ValueError(f"a matrix transposes with axes=(1, 0) only; received {axes!r}")
-        return COO._make(self.data, self.col, self.row, shape=self.shape[::-1])
+        return COO._make(self.data, self.col, self.row, shape=self.shape[::-1],
+                         backend=self.backend)
 
     # -- structure -------------------------------------------------------
     def check_format(self, full_check: bool = True):
@@ -191,7 +193,7 @@ class COO(SparseMatrix):
         w, unit = split_unit(self.data)
         data = w if self.is_homogeneous else w[order]
         return COO._make(with_unit(data, unit), self.row[order], self.col[order],
-                         shape=self.shape)
+                         shape=self.shape, backend=self.backend)
 
     def sum_duplicates(self):
         """Merge entries at the same position and sort them (eager; returns a new matrix)."""
@@ -209,7 +211,8 @@ class COO(SparseMatrix):
         else:
             data = with_unit(jnp.asarray(np.add.reduceat(w, starts) if starts.size else w), unit)
         return COO._make(data, jnp.asarray(row[starts], self.row.dtype),
-                         jnp.asarray(col[starts], self.col.dtype), shape=self.shape)
+                         jnp.asarray(col[starts], self.col.dtype), shape=self.shape,
+                         backend=self.backend)
 
     def eliminate_zeros(self):
         """Drop entries whose weight is zero (eager; returns a new matrix)."""
@@ -217,7 +220,8 @@ class COO(SparseMatrix):
         w, unit = split_unit(self.full_data())
         keep = np.flatnonzero(np.asarray(w) != 0)
         data = self.data if self.is_homogeneous and keep.size else with_unit(w[keep], unit)
-        return COO._make(data, self.row[keep], self.col[keep], shape=self.shape)
+        return COO._make(data, self.row[keep], self.col[keep], shape=self.shape,
+                         backend=self.backend)
 
     def merged_data(self):
         """Per-entry data in which each position's sum sits on its first entry (jit-able).
@@ -282,3 +286,7 @@ def _coo_coords(row, col, *, shape):
 
 coo_matmul = coordinate_kernel('coo_matmul', _coo_coords)
 register_products(COO, coo_matmul)
+
+if numba_available:
+    from ._numba import coo_body, register_numba
+    register_numba(coo_matmul, coo_body)

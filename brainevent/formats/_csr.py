@@ -1,5 +1,7 @@
 """CSR, and CSC as a view of the CSR of the transpose."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +9,9 @@ import numpy as np
 from .._misc import as_index_array, check_shape, index_dtype, split_unit, type_name, with_unit
 from ._base import SparseMatrix, check_data, register_products
 from ._coo import COO, check_index_range, convert_arg, eager_only, infer_extent
-from ._matmul import coordinate_kernel
+from ..backends._numba_ffi import numba_available
+from ._matmul import (coordinate_impl, coordinate_kernel, coordinate_weight_ct, indexed_kernel,
+                      masked_impl)
 
 __all__ = ['CSR', 'CSC']
 
@@ -24,6 +28,9 @@ def _csr_coords(indices, indptr, *, shape):
 
 
 csr_matmul = coordinate_kernel('csr_matmul', _csr_coords)
+csr_indexed_matmul = indexed_kernel('csr_indexed_matmul',
+                                    partial(masked_impl, partial(coordinate_impl, _csr_coords)),
+                                    partial(coordinate_weight_ct, _csr_coords))
 
 
 def _check_compressed(data, indices, indptr, shape, names):
@@ -106,20 +113,21 @@ class _Compressed(SparseMatrix):
 
     def sort_indices(self):
         """Sort the indices within each row/column (returns a new matrix; works in jit)."""
-        return type(self).fromcoo(self.tocoo().sort_indices())
+        return self._keep_backend(type(self).fromcoo(self.tocoo().sort_indices()))
 
     def sum_duplicates(self):
         """Merge duplicate entries and sort indices (eager; returns a new matrix)."""
-        return type(self).fromcoo(self.tocoo().sum_duplicates())
+        return self._keep_backend(type(self).fromcoo(self.tocoo().sum_duplicates()))
 
     def eliminate_zeros(self):
         """Drop entries whose weight is zero (eager; returns a new matrix)."""
-        return type(self).fromcoo(self.tocoo().eliminate_zeros())
+        return self._keep_backend(type(self).fromcoo(self.tocoo().eliminate_zeros()))
 
     def _transposed(self, cls, axes):
         if axes is not None and tuple(axes) != (1, 0):
             raise ValueError(f"a matrix transposes with axes=(1, 0) only; received {axes!r}")
-        return cls._make(self.data, self.indices, self.indptr, shape=self.shape[::-1])
+        return cls._make(self.data, self.indices, self.indptr, shape=self.shape[::-1],
+                         backend=self.backend)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -157,7 +165,7 @@ class CSR(_Compressed):
     # -- conversions -----------------------------------------------------
     def tocoo(self):
         row = csr_rows(self.indptr, self.nnz)
-        return COO._make(self.data, row, self.indices, shape=self.shape)
+        return COO._make(self.data, row, self.indices, shape=self.shape, backend=self.backend)
 
     @classmethod
     def fromcoo(cls, coo):
@@ -176,6 +184,10 @@ class CSR(_Compressed):
 
     def _matmul_call(self, w, b, info, backend):
         return csr_matmul.bind(w, self.indices, self.indptr, b, info=info, backend=backend)[0]
+
+    def _indexed_call(self, w, ev_indices, ev_count, info, backend):
+        return csr_indexed_matmul.bind(w, self.indices, self.indptr, ev_indices, ev_count,
+                                       info=info, backend=backend)[0]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -203,7 +215,8 @@ class CSC(_Compressed):
 
     @property
     def _csr_t(self) -> CSR:
-        return CSR._make(self.data, self.indices, self.indptr, shape=self.shape[::-1])
+        return CSR._make(self.data, self.indices, self.indptr, shape=self.shape[::-1],
+                         backend=self.backend)
 
     def tocoo(self):
         return self._csr_t.tocoo().transpose()
@@ -224,5 +237,10 @@ class CSC(_Compressed):
         return csr_t._matmul_call(w, b.T, flipped, backend).T
 
 
-register_products(CSR, csr_matmul)
+register_products(CSR, csr_matmul, indexed=csr_indexed_matmul)
 register_products(CSC, csr_matmul)
+
+if numba_available:
+    from ._numba import csr_body, csr_indexed_body, register_numba
+    register_numba(csr_matmul, csr_body)
+    register_numba(csr_indexed_matmul, csr_indexed_body)

@@ -20,6 +20,7 @@ sparse layouts and ``(m, n)`` for dense ones. The rules below are written once:
   go through the kernel's sequential loop.
 """
 
+import math
 from functools import partial
 from typing import Callable, NamedTuple
 
@@ -163,3 +164,81 @@ def coordinate_kernel(name: str, coords: Callable) -> Kernel:
     """A product kernel for a layout described by ``coords(*index_arrays, shape) -> (row, col)``."""
     return matmul_kernel(name, partial(coordinate_impl, coords),
                          partial(coordinate_weight_ct, coords))
+
+
+# ---------------------------------------------------------------------------
+# Indexed events on the left: op(w, *idx, ev_indices, ev_count) = events @ A
+# ---------------------------------------------------------------------------
+#
+# ``ev_indices`` is (cap,) or (batch, cap): the active rows, padded; ``ev_count``
+# is (1,) or (batch,): how many entries of each buffer are valid. The result is
+# the event product ``mask @ A`` of shape (n,) or (batch, n). The weights are the
+# only differentiable input (indices are integers).
+
+def events_mask(ev_indices, ev_count, m: int):
+    """The bool mask of shape ``ev_indices.shape[:-1] + (m,)`` the buffers describe."""
+    cap = ev_indices.shape[-1]
+    count = ev_count.reshape(ev_indices.shape[:-1] + (1,))
+    slots = jnp.where(jnp.arange(cap) < count, ev_indices, m)  # padding -> spare column
+    flat = slots.reshape(math.prod(ev_indices.shape[:-1]), cap)  # cap may be 0: no -1
+    rows = jnp.arange(flat.shape[0])[:, None]
+    mask = jnp.zeros((flat.shape[0], m + 1), jnp.bool_).at[rows, flat].set(True)[:, :m]
+    return mask.reshape(ev_indices.shape[:-1] + (m,))
+
+
+def _indexed_abstract_eval(w, *rest, info):
+    ev_indices = rest[-2]
+    return [jax.core.ShapedArray(ev_indices.shape[:-1] + (info.shape[1],), w.dtype)]
+
+
+def _indexed_jvp(kernel, primals, tangents, *, info, backend):
+    out, = kernel.primitive.bind(*primals, info=info, backend=backend)
+    dw = tangents[0]
+    if type(dw) is ad.Zero:
+        return [out], [ad.Zero.from_primal_value(out)]
+    return [out], kernel.primitive.bind(dw, *primals[1:], info=info, backend=backend)
+
+
+def _indexed_transpose(weight_ct, cts, w, *rest, info, backend):
+    *idx, ev_indices, ev_count = rest
+    ct = cts[0]
+    nones = [None] * (len(rest))
+    if type(ct) is ad.Zero:
+        return [ad.Zero(w.aval), *nones]
+    mask = events_mask(ev_indices, ev_count, info.shape[0])
+    return [weight_ct(ct, *idx, mask, info=info, w_shape=w.aval.shape).astype(w.aval.dtype),
+            *nones]
+
+
+def _indexed_batch(kernel, args, dims, *, info, backend):
+    w, *idx, ev_indices, ev_count = args
+    if any(d is not None for d in dims[:-2]) or dims[-2] is None or dims[-1] is None:
+        return kernel._sequential_batch(args, dims, info=info, backend=backend)
+    ev_indices = jnp.moveaxis(ev_indices, dims[-2], 0)
+    ev_count = jnp.moveaxis(ev_count, dims[-1], 0)
+    nb = ev_indices.shape[0]
+    flat_indices = ev_indices.reshape(math.prod(ev_indices.shape[:-1]), ev_indices.shape[-1])
+    flat_count = ev_count.reshape(-1)
+    out, = kernel.primitive.bind(w, *idx, flat_indices, flat_count, info=info, backend=backend)
+    return [out.reshape((nb,) + ev_indices.shape[1:-1] + (info.shape[1],))], [0]
+
+
+def indexed_kernel(name: str, jax_impl: Callable, weight_ct: Callable) -> Kernel:
+    """Declare an indexed-events kernel with the shared rules and its pure-JAX implementation.
+
+    ``weight_ct`` is the cotangent function of the layout's product kernel; it is
+    called with the event mask in place of ``B``.
+    """
+    kernel = Kernel(name, _indexed_abstract_eval)
+    kernel.def_impl('jax', PLATFORMS, jax_impl)
+    kernel.def_jvp_rule(partial(_indexed_jvp, kernel))
+    kernel.def_transpose_rule(partial(_indexed_transpose, weight_ct))
+    kernel.def_batching_rule(partial(_indexed_batch, kernel))
+    return kernel
+
+
+def masked_impl(product_impl: Callable, *args, info):
+    """Reference for indexed events: expand them to the mask and run the event product."""
+    *front, ev_indices, ev_count = args
+    mask = events_mask(ev_indices, ev_count, info.shape[0])
+    return product_impl(*front, mask, info=info)
