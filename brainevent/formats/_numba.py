@@ -48,7 +48,6 @@ def csr_body(transpose, event, matrix):
         def body(w, indices, indptr, b, out):
             step = 1 if w.shape[0] > 1 else 0
             n = out.shape[1]
-            bad = 0
             for r in range(b.shape[0]):
                 out[r, :] = 0
                 for i in range(b.shape[1]):
@@ -56,43 +55,39 @@ def csr_body(transpose, event, matrix):
                         for k in range(indptr[i], indptr[i + 1]):
                             j = indices[k]
                             if j < 0 or j >= n:
-                                bad += 1
-                            else:
-                                out[r, j] += w[k * step] if event else w[k * step] * b[r, i]
-            return 1 if bad else 0
+                                return 1
+                            out[r, j] += w[k * step] if event else w[k * step] * b[r, i]
+            return 0
     elif not matrix:  # out[i] = sum_k w[k] * b[indices[k]]
         @_jit
         def body(w, indices, indptr, b, out):
             step = 1 if w.shape[0] > 1 else 0
             n = b.shape[0]
-            bad = 0
             for i in range(out.shape[0]):
                 out[i] = 0
                 acc = out[i]
                 for k in range(indptr[i], indptr[i + 1]):
                     j = indices[k]
                     if j < 0 or j >= n:
-                        bad += 1
-                    elif event:
+                        return 1
+                    if event:
                         if b[j] != 0:
                             acc += w[k * step]
                     else:
                         acc += w[k * step] * b[j]
                 out[i] = acc
-            return 1 if bad else 0
+            return 0
     else:  # b: (n, K) -> out: (m, K)
         @_jit
         def body(w, indices, indptr, b, out):
             step = 1 if w.shape[0] > 1 else 0
             n = b.shape[0]
-            bad = 0
             for i in range(out.shape[0]):
                 out[i, :] = 0
                 for k in range(indptr[i], indptr[i + 1]):
                     j = indices[k]
                     if j < 0 or j >= n:
-                        bad += 1
-                        continue
+                        return 1
                     wk = w[k * step]
                     for c in range(b.shape[1]):
                         if event:
@@ -100,7 +95,7 @@ def csr_body(transpose, event, matrix):
                                 out[i, c] += wk
                         else:
                             out[i, c] += wk * b[j, c]
-            return 1 if bad else 0
+            return 0
     return body
 
 
@@ -129,7 +124,6 @@ def coo_body(transpose, event, matrix):
             batch = b.shape[0] if transpose else b.shape[1]
             src_n = b.shape[1] if transpose else b.shape[0]
             dst_n = out.shape[1] if transpose else out.shape[0]
-            bad = 0
             for r in range(batch):
                 for d in range(dst_n):
                     if transpose:
@@ -139,8 +133,7 @@ def coo_body(transpose, event, matrix):
                 for e in range(row.shape[0]):
                     src, dst = (row[e], col[e]) if transpose else (col[e], row[e])
                     if src < 0 or src >= src_n or dst < 0 or dst >= dst_n:
-                        bad += 1
-                        continue
+                        return 1
                     v = b[r, src] if transpose else b[src, r]
                     if event:
                         if v != 0:
@@ -152,7 +145,7 @@ def coo_body(transpose, event, matrix):
                         out[r, dst] += w[e * step] * v
                     else:
                         out[dst, r] += w[e * step] * v
-            return 1 if bad else 0
+            return 0
     return body
 
 
