@@ -223,6 +223,22 @@ class COO(SparseMatrix):
         return COO._make(data, self.row[keep], self.col[keep], shape=self.shape,
                          backend=self.backend)
 
+    def _groups(self):
+        """Entries in canonical order, grouped by position (jit-able).
+
+        Returns ``(order, r, c, first, seg, sums)``: the sorting permutation, the
+        sorted coordinates, whether each sorted entry starts its position's group,
+        the group of each sorted entry, and each group's summed weight.
+        """
+        w, _ = split_unit(self.full_data())
+        order = self._canonical_order()
+        r, c = self.row[order], self.col[order]
+        first = jnp.concatenate([jnp.ones(min(self.nnz, 1), bool),
+                                 (r[1:] != r[:-1]) | (c[1:] != c[:-1])])
+        seg = jnp.cumsum(first) - 1
+        sums = jax.ops.segment_sum(w[order], seg, num_segments=self.nnz)
+        return order, r, c, first, seg, sums
+
     def merged_data(self):
         """Per-entry data in which each position's sum sits on its first entry (jit-able).
 
@@ -230,24 +246,17 @@ class COO(SparseMatrix):
         operations that are not linear (``abs``) apply to these merged values, as scipy
         applies them after summing duplicates.
         """
-        w, unit = split_unit(self._values_at(self.row, self.col))
-        order = self._canonical_order()
-        r, c = self.row[order], self.col[order]
-        first_sorted = jnp.concatenate([jnp.ones(min(self.nnz, 1), bool),
-                                        (r[1:] != r[:-1]) | (c[1:] != c[:-1])])
-        first = jnp.zeros(self.nnz, bool).at[order].set(first_sorted)
-        return with_unit(jnp.where(first, w, jnp.zeros_like(w)), unit)
+        w, unit = split_unit(self.full_data())
+        order, _, _, first, seg, sums = self._groups()
+        merged = jnp.where(first, sums[seg], jnp.zeros_like(w))
+        return with_unit(jnp.zeros_like(w).at[order].set(merged), unit)
 
     def _values_at(self, row, col):
         """This matrix's values at the positions ``(row, col)`` (duplicates summed; jit-able)."""
         w, unit = split_unit(self.full_data())
         if self.nnz == 0:
             return with_unit(jnp.zeros(row.shape, w.dtype), unit)
-        order = self._canonical_order()
-        r, c, w = self.row[order], self.col[order], w[order]
-        first = jnp.concatenate([jnp.ones(1, bool), (r[1:] != r[:-1]) | (c[1:] != c[:-1])])
-        seg = jnp.cumsum(first) - 1
-        sums = jax.ops.segment_sum(w, seg, num_segments=self.nnz)
+        _, r, c, _, seg, sums = self._groups()
         used = jnp.arange(self.nnz) <= seg[-1]
         ur = jnp.where(used, jnp.zeros_like(r).at[seg].set(r), self.shape[0])
         uc = jnp.where(used, jnp.zeros_like(c).at[seg].set(c), self.shape[1])
