@@ -13,6 +13,10 @@ from .events import (BinaryArray as BinaryArray, EventArray as EventArray,
                      IndexedBinary1d as IndexedBinary1d, IndexedBinary2d as IndexedBinary2d,
                      concatenate as concatenate, kernels as kernels, matmul as matmul,
                      stack as stack)
-from .formats import (COO as COO, CSC as CSC, CSR as CSR, SparseMatrix as SparseMatrix,
+from .formats import (COO as COO, CSC as CSC, CSR as CSR, JITCMatrix as JITCMatrix,
+                      JITCNormalC as JITCNormalC, JITCNormalR as JITCNormalR,
+                      JITCScalarC as JITCScalarC, JITCScalarR as JITCScalarR,
+                      JITCUniformC as JITCUniformC, JITCUniformR as JITCUniformR,
+                      SparseMatrix as SparseMatrix,
                       coo2csr as coo2csr, hstack as hstack, load_npz as load_npz,
                       random as random, save_npz as save_npz, vstack as vstack)

@@ -197,9 +197,11 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
             check_backend_name(backend, default_platform())
         return self._make(*self._arrays(), shape=self.shape, backend=backend)
 
+    _hub = True  # False: not a target of asformat() (cannot be built from entries)
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get('format'):
+        if cls.__dict__.get('format') and cls._hub:
             FORMATS[cls.format] = cls
 
     # -- properties ------------------------------------------------------
