@@ -2,6 +2,9 @@
 
     python benchmarks/bench_csr.py [--quick] [--write docs/benchmarks.md]
 
+``--write`` replaces only this script's section of the file (between the
+``<!-- bench_csr:begin -->`` and ``<!-- bench_csr:end -->`` markers).
+
 Every method computes the same thing, ``spikes @ W`` for a connectivity matrix
 ``W`` of shape (n, n) with a fixed number of synapses per row, and is timed
 the same way: ``steps`` products inside one compiled loop (``lax.fori_loop``
@@ -17,12 +20,10 @@ import argparse
 import functools
 import gc
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 
 import jax
 import jax.numpy as jnp
@@ -32,13 +33,14 @@ import scipy.sparse as sp
 from jax.experimental import sparse as jsparse
 
 import brainevent
+from _common import (PATTERNS, best_time, fmt_time, jax_loop, machine_line, ratio, steps_for,
+                     table_lines, write_section)
 
 SIZES = (4000, 20000, 100000)
 DEGREES = (100, 1000)
 RATES = (0.001, 0.01, 0.05, 0.2)
 BATCHES = (1, 64)
 DENSE_LIMIT = 20000 * 20000  # entries; larger dense matrices do not fit comfortably
-PATTERNS = 4
 MEMORY_LIMIT = 5 * 10 ** 8  # nnz x batch past which O(nnz x batch) methods are skipped
 
 
@@ -69,33 +71,6 @@ def connectivity(n, degree, seed=0):
     indptr = np.arange(0, n * degree + 1, degree, dtype=np.int32)
     data = rng.uniform(0.1, 1.0, size=n * degree).astype(np.float32)
     return data, indices, indptr
-
-
-def best_time(fn, repeats):
-    fn()  # compile / warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def jax_loop(product, steps):
-    """``steps`` products in one compiled loop over the spike patterns, summed."""
-
-    @jax.jit
-    def run(w, patterns):
-        def body(t, acc):
-            return acc + product(w, patterns[t % patterns.shape[0]])
-        return jax.lax.fori_loop(0, steps, body, jnp.zeros_like(product(w, patterns[0])))
-
-    return run
-
-
-def steps_for(work, budget=2e7):
-    """Products per timed loop: about ``budget`` operations, between 1 and 200."""
-    return int(max(1, min(200, budget / max(work, 1.0))))
 
 
 def bench_case(n, degree, rate, batch, repeats, methods):
@@ -205,16 +180,6 @@ def first_call():
     return {'cold': times[0], 'warm': times[1]}
 
 
-def fmt_time(t):
-    if t is None:
-        return '-'
-    return f'{t * 1e6:.1f} µs' if t < 1e-3 else f'{t * 1e3:.2f} ms'
-
-
-def ratio(a, b):
-    return '-' if a is None or b is None else f'{a / b:.2f}'
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='n=4000 and 20000, 100 syn/row')
@@ -226,18 +191,14 @@ def main(argv=None):
     degrees = DEGREES[:1] if args.quick else DEGREES
     methods = ('numba', 'floor', 'jax', 'dense', 'bcoo', 'bcsr', 'scipy')
     lines = ['# Benchmarks', '',
-             f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; '
-             f'jax {jax.__version__}, numba {numba.__version__}, '
-             f'brainevent {brainevent.__version__}. Command: '
-             f'`python benchmarks/bench_csr.py{" --quick" if args.quick else ""}`.', '',
-             '## Event CSR product `spikes @ W` (time per product)', '',
+             machine_line(f'python benchmarks/bench_csr.py{" --quick" if args.quick else ""}'),
+             '', '## Event CSR product `spikes @ W` (time per product)', '',
              'Ratios are taken within this run: `numba/floor` is brainevent\'s native kernel '
              'over the plain numba loop (the floor, lower is better, 1.0 is the floor); the '
-             'other ratio columns are how many times faster brainevent (numba) is.', '',
-             '| n | syn/row | rate | batch | brainevent numba | numba floor | brainevent jax '
-             '| dense jnp | BCOO | BCSR | scipy | numba/floor | x dense | x BCOO | x BCSR '
-             '| x scipy |',
-             '|' + '---|' * 16]
+             'other ratio columns are how many times faster brainevent (numba) is.', '']
+    lines += table_lines(['n', 'syn/row', 'rate', 'batch', 'brainevent numba', 'numba floor',
+                          'brainevent jax', 'dense jnp', 'BCOO', 'BCSR', 'scipy', 'numba/floor',
+                          'x dense', 'x BCOO', 'x BCSR', 'x scipy'], [])
     print('\n'.join(lines), flush=True)
     results = {}
     for n in sizes:
@@ -262,14 +223,15 @@ def main(argv=None):
                     print(row, flush=True)
 
     scan = scan_overhead()
-    lines += ['', '## Per-step overhead inside `lax.scan` (8 x 8 product, 2 spikes)', '',
-              '| backend | time per step | minus an empty scan step |', '|---|---|---|']
-    lines += [f'| {b} | {fmt_time(full)} | {fmt_time(extra)} |' for b, (full, extra) in scan.items()]
+    lines += ['', '## Per-step overhead inside `lax.scan` (8 x 8 product, 2 spikes)', '']
+    lines += table_lines(['backend', 'time per step', 'minus an empty scan step'],
+                         [[b, fmt_time(full), fmt_time(extra)]
+                          for b, (full, extra) in scan.items()])
     first = first_call()
-    lines += ['', '## First call in a fresh process (compile included)', '',
-              '| kernel cache | first jitted event product |', '|---|---|',
-              f'| cold (empty cache) | {first["cold"]:.2f} s |',
-              f'| warm (second process) | {first["warm"]:.2f} s |']
+    lines += ['', '## First call in a fresh process (compile included)', '']
+    lines += table_lines(['kernel cache', 'first jitted event product'],
+                         [['cold (empty cache)', f'{first["cold"]:.2f} s'],
+                          ['warm (second process)', f'{first["warm"]:.2f} s']])
 
     lines += ['', '## Targets', '']
     key = (20000, 100, 0.01, 1)
@@ -294,15 +256,13 @@ def main(argv=None):
                        r5['numba'] <= 6 * r1['numba'], ratio(r5['numba'], r1['numba'])))
     checks.append(('first call in a fresh process with a warm cache <= 1 s',
                    first['warm'] <= 1.0, f'{first["warm"]:.2f} s'))
-    lines += ['| target | measured | holds |', '|---|---|---|']
-    lines += [f'| {name} | {value} | {"yes" if ok else "no"} |' for name, ok, value in checks]
-    text = '\n'.join(lines) + '\n'
+    lines += table_lines(['target', 'measured', 'holds'],
+                         [[name, value, 'yes' if ok else 'no'] for name, ok, value in checks])
     print('\n'.join(lines[lines.index('## Per-step overhead inside `lax.scan` (8 x 8 product, '
                                       '2 spikes)'):]))
-    if args.write:
-        with open(args.write, 'w') as f:
-            f.write(text)
-        print(f'wrote {args.write}')
+    if args.write:  # only this script's section; the title and other sections are kept
+        write_section(args.write, 'bench_csr', '\n'.join(lines[2:]))
+        print(f'wrote the bench_csr section of {args.write}')
 
 
 if __name__ == '__main__':

@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 
 import brainevent as be
 
-FORMATS = [be.COO, be.CSR, be.CSC]
+FORMATS = [be.COO, be.CSR, be.CSC]  # formats that store their entries (built from COO)
+# formats regenerated from (prob, seed, theta): built from a Case's shape, density and data
+JITC_FORMATS = [be.JITCScalarR, be.JITCScalarC, be.JITCNormalR, be.JITCNormalC,
+                be.JITCUniformR, be.JITCUniformC]
 DTYPES = [np.float32, np.float64]
 
 
@@ -61,6 +64,28 @@ def cases(draw, max_dim=9, dtypes=DTYPES, allow_homogeneous=True, allow_duplicat
         data = np.array([rng.uniform(-2, 2)], dtype)
     else:
         data = rng.uniform(-2, 2, size=row.size).astype(dtype)
+    return Case((m, n), row, col, data, dense_of((m, n), row, col, data))
+
+
+@st.composite
+def jitc_cases(draw, max_dim=9, dtypes=DTYPES):
+    """Cases to derive JITC matrices from (they take the shape, density and data).
+
+    At least one row and column; density 1/2, 0, 1 or any; data as in
+    :func:`cases` (homogeneous or not). Drawn so that hypothesis' simplest
+    example, which it runs first, is a ``max_dim x max_dim`` matrix of density
+    1/2 with heterogeneous data, not an empty 1x1 (JITC tests run few examples).
+    """
+    m = max_dim + 1 - draw(st.integers(1, max_dim))
+    n = max_dim + 1 - draw(st.integers(1, max_dim))
+    dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    cells = m * n
+    nnz = draw(st.sampled_from([cells // 2, 0, cells]) | st.integers(0, cells))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 31)))
+    flat = rng.choice(cells, size=nnz, replace=False)
+    row, col = (flat // n).astype(np.int32), (flat % n).astype(np.int32)
+    homogeneous = draw(st.booleans()) and nnz > 1
+    data = rng.uniform(-2, 2, size=1 if homogeneous else nnz).astype(dtype)
     return Case((m, n), row, col, data, dense_of((m, n), row, col, data))
 
 

@@ -5,6 +5,7 @@ import importlib
 import pathlib
 import pkgutil
 import re
+import textwrap
 
 import pytest
 
@@ -12,10 +13,9 @@ import brainevent
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / 'docs').glob('*.md'))
-FENCE = re.compile(r'^```python\n(.*?)^```', re.S | re.M)
-
-
-ANY_FENCE = re.compile(r'^```(\w*)$', re.M)
+# Fences may be indented (inside list items); the block is dedented before it runs.
+FENCE = re.compile(r'^[ \t]*```python\n(.*?)^[ \t]*```', re.S | re.M)
+ANY_FENCE = re.compile(r'^[ \t]*```(\w*)$', re.M)
 
 
 def test_docs_exist():
@@ -35,7 +35,7 @@ def test_every_code_block_is_executed(page):
 def test_docs_page_runs(page, capsys):
     namespace = {'__name__': f'docs_{page.stem}'}
     for i, block in enumerate(FENCE.findall(page.read_text())):
-        code = compile(block, f'{page.name}[block {i}]', 'exec')
+        code = compile(textwrap.dedent(block), f'{page.name}[block {i}]', 'exec')
         exec(code, namespace)
 
 

@@ -27,7 +27,8 @@ import numpy as np
 
 from ._numba_intrinsics import FRAME_LAYOUT
 
-__all__ = ['numba_available', 'ffi_call', 'cache_dir', 'set_cache_dir', 'ERRORS', 'supports']
+__all__ = ['numba_available', 'ffi_call', 'cache_dir', 'set_cache_dir', 'ERRORS', 'supports',
+           'body_jit', 'name_of']
 
 try:
     import numba  # noqa: F401
@@ -195,6 +196,30 @@ def ffi_call(factory, flags, args, out_avals):
     target = _register(factory, tuple(flags), ins, outs)
     result_types = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in out_avals]
     return jax.ffi.ffi_call(target, result_types, vmap_method='sequential')(*args)
+
+
+def body_jit(name: str):
+    """Decorator: ``numba.njit(cache=True)`` under the unique name ``name``.
+
+    Kernel bodies are closures made by factories; numba names compiled code
+    after the function's qualified name and a per-process counter, so two
+    different bodies compiled in different processes can share a symbol, and a
+    process that loads both from the cache would run one in place of the other.
+    Naming each body after its factory and flags rules that out. Close over
+    literal flags only: a closure over another jitted function does not pickle
+    the same way twice, which defeats the on-disk cache.
+    """
+    import numba
+
+    def wrap(fn):
+        fn.__name__ = fn.__qualname__ = name
+        return numba.njit(cache=True)(fn)
+    return wrap
+
+
+def name_of(kind: str, *flags) -> str:
+    """The name of the body of ``kind`` for literal ``flags``: ``name_of('csr', True, False)``."""
+    return '_'.join([kind, *(str(int(f)) if isinstance(f, bool) else str(f) for f in flags)])
 
 
 def supports(*dtypes) -> bool:

@@ -18,6 +18,7 @@ basis matrix.
 """
 
 import numbers
+from functools import partial
 from typing import Callable, NamedTuple
 
 import brainunit as u
@@ -43,7 +44,7 @@ class WeightDist(NamedTuple):
     """How a JITC family draws entry weights from its parameter vector ``theta``."""
     name: str
     params: tuple[str, ...]            # names of theta's entries, in order
-    aliases: dict[str, str]            # other accepted keyword names
+    aliases: tuple[tuple[str, str], ...]  # other accepted keyword names: (alias, name)
     basis: Callable                    # (weight keys, draw index, dtype) -> one array per param
     nonnegative: tuple[int, ...] = ()  # params that must be >= 0
 
@@ -62,11 +63,11 @@ def _normal_basis(wkeys, t, dtype):
     return jnp.ones_like(z), z
 
 
-SCALAR = WeightDist('scalar', ('weight',), {}, _ones_basis)
-UNIFORM = WeightDist('uniform', ('w_low', 'w_high'), {'low': 'w_low', 'high': 'w_high'},
+SCALAR = WeightDist('scalar', ('weight',), (), _ones_basis)
+UNIFORM = WeightDist('uniform', ('w_low', 'w_high'), (('low', 'w_low'), ('high', 'w_high')),
                      _uniform_basis)
 NORMAL = WeightDist('normal', ('w_mu', 'w_sigma'),
-                    {'loc': 'w_mu', 'scale': 'w_sigma', 'mu': 'w_mu', 'sigma': 'w_sigma'},
+                    (('loc', 'w_mu'), ('scale', 'w_sigma'), ('mu', 'w_mu'), ('sigma', 'w_sigma')),
                     _normal_basis, nonnegative=(1,))
 
 
@@ -148,6 +149,7 @@ for _dist in (SCALAR, NORMAL, UNIFORM):
                                                               w_shape=w_shape))
 
 
+@partial(jax.jit, static_argnums=1)
 def _row_counts(params, shape):
     m, n = shape
     counts = jnp.zeros(m, jnp.int32)
@@ -157,6 +159,7 @@ def _row_counts(params, shape):
                  lambda acc, keys, t, col, hit: acc + hit.astype(jnp.int32))
 
 
+@partial(jax.jit, static_argnums=(0, 3))
 def _dense(dist, theta, params, shape):
     m, n = shape
     out = jnp.zeros(shape, theta.dtype)
@@ -170,6 +173,7 @@ def _dense(dist, theta, params, shape):
     return _walk(params, shape, jnp.ones(m, bool), out, visit)
 
 
+@partial(jax.jit, static_argnums=(0, 3, 4))
 def _entries(dist, theta, params, shape, capacity: int):
     """``(row, col, data, counts)`` of every entry in row-major order, padded to ``capacity``.
 
@@ -211,31 +215,38 @@ def _check_prob(prob):
     if isinstance(prob, u.Quantity):
         raise TypeError(f"prob must be a unitless number in [0, 1]; received a Quantity in "
                         f"{prob.unit}")
+    if not isinstance(prob, jax.core.Tracer):
+        given, prob = prob, np.asarray(prob)  # checked at the precision given, before float32
+        if prob.dtype == np.bool_ or prob.dtype.kind not in 'iuf':
+            raise TypeError(f"prob must be a real number in [0, 1]; received {given!r} "
+                            f"({type_name(given)}, dtype {prob.dtype})")
+        if prob.ndim != 0:
+            raise ValueError(f"prob must be a scalar; received shape {prob.shape}")
+        if not 0.0 <= float(prob) <= 1.0:
+            raise ValueError(f"prob must be in [0, 1]; received {float(prob)}")
     arr = _scalar(prob, 'prob')
-    if arr.dtype == jnp.bool_:
-        raise TypeError("prob must be a number in [0, 1]; received a bool")
-    if is_concrete(arr):
-        value = float(arr)
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"prob must be in [0, 1]; received {value}")
+    if not jnp.issubdtype(arr.dtype, jnp.floating) and not jnp.issubdtype(arr.dtype, jnp.integer):
+        raise TypeError(f"prob must be a real number in [0, 1]; received dtype {arr.dtype}")
     return arr.astype(jnp.float32)
 
 
 def _check_seed(seed):
     if seed is None:
         return jnp.asarray(np.uint32(np.random.SeedSequence().entropy % (1 << 32)))
-    if isinstance(seed, (bool, np.bool_)):
-        raise TypeError("seed must be an integer in [0, 2**32); received a bool")
-    if isinstance(seed, (numbers.Integral, np.integer)):
-        if not 0 <= int(seed) < 1 << 32:
-            raise ValueError(f"seed must be an integer in [0, 2**32); received {int(seed)}")
-        return jnp.asarray(np.uint32(int(seed)))
-    arr = _scalar(seed, 'seed')
-    if not jnp.issubdtype(arr.dtype, jnp.integer):
-        raise TypeError(f"seed must be an integer in [0, 2**32); received dtype {arr.dtype}")
-    if is_concrete(arr) and int(arr) < 0:
-        raise ValueError(f"seed must be an integer in [0, 2**32); received {int(arr)}")
-    return arr.astype(jnp.uint32)
+    if isinstance(seed, jax.core.Tracer):
+        arr = _scalar(seed, 'seed')
+        if not jnp.issubdtype(arr.dtype, jnp.integer):
+            raise TypeError(f"seed must be an integer in [0, 2**32); received dtype {arr.dtype}")
+        return arr.astype(jnp.uint32)
+    value = np.asarray(seed)
+    if value.dtype == np.bool_ or value.dtype.kind not in 'iu':
+        raise TypeError(f"seed must be an integer in [0, 2**32); received "
+                        f"{'a bool' if value.dtype == np.bool_ else f'dtype {value.dtype}'}")
+    if value.ndim != 0:
+        raise ValueError(f"seed must be a scalar; received shape {value.shape}")
+    if not 0 <= int(value) < 1 << 32:
+        raise ValueError(f"seed must be an integer in [0, 2**32); received {int(value)}")
+    return jnp.asarray(np.uint32(int(value)))
 
 
 def _float_dtype(dtypes, dtype):
@@ -248,8 +259,12 @@ def _float_dtype(dtypes, dtype):
     return found if jnp.issubdtype(found, jnp.floating) else jnp.zeros((), float).dtype
 
 
-def _check_theta(dist: WeightDist, values, dtype=None):
-    """The parameter vector ``theta`` (with the first parameter's unit) from ``values``."""
+def _check_theta(dist: WeightDist, values, dtype=None, constructor=True):
+    """The parameter vector ``theta`` (with the first parameter's unit) from ``values``.
+
+    The constructor rejects a negative spread; :meth:`JITCMatrix.with_data` does
+    not, because weights are linear in ``theta`` (``-m`` negates ``w_sigma``).
+    """
     unit, mantissas = None, []
     for name, value in zip(dist.params, values):
         mantissa, value_unit = split_unit(value)
@@ -263,7 +278,10 @@ def _check_theta(dist: WeightDist, values, dtype=None):
         mantissas.append(_scalar(mantissa, name))
     theta_dtype = _float_dtype([m.dtype for m in mantissas], dtype)
     theta = jnp.stack([m.astype(theta_dtype) for m in mantissas])
-    if is_concrete(theta):
+    if constructor and is_concrete(theta):
+        for k, name in enumerate(dist.params):
+            if not np.isfinite(float(theta[k])):
+                raise ValueError(f"{name} must be finite; received {float(theta[k])}")
         for k in dist.nonnegative:
             if float(theta[k]) < 0:
                 raise ValueError(f"{dist.params[k]} must be >= 0; received {float(theta[k])}")
@@ -293,9 +311,9 @@ def _parse(cls, args, kwargs, shape):
                             f"({', '.join(names)}); received {len(args)}")
         values = dict(zip(names, args))
         for key, value in kwargs.items():
-            name = dist.aliases.get(key, key)
+            name = dict(dist.aliases).get(key, key)
             if name not in names:
-                accepted = ', '.join(names + tuple(dist.aliases))
+                accepted = ', '.join(names + tuple(a for a, _ in dist.aliases))
                 raise TypeError(f"{cls.__name__} got an unexpected argument {key!r}; it takes "
                                 f"{accepted}")
             if name in values:
@@ -304,8 +322,9 @@ def _parse(cls, args, kwargs, shape):
         given = (values.pop('num_pre', None), values.pop('num_post', None))
         if shape is not None:
             dims = check_shape(shape)
-            if any(d is not None for d in given) and tuple(given) != dims:
-                raise ValueError(f"shape={dims} disagrees with (num_pre, num_post)={given}")
+            for name, d, expected in zip(('num_pre', 'num_post'), given, dims):
+                if d is not None and d != expected:
+                    raise ValueError(f"{name}={d} disagrees with shape={dims}")
         elif None in given:
             raise TypeError(f"{cls.__name__} needs num_pre and num_post (or shape=(m, n)); "
                             f"received num_pre={given[0]}, num_post={given[1]}")
@@ -356,22 +375,24 @@ class JITCMatrix(SparseMatrix):
             _FAMILY[cls.dist.name, cls.orientation] = cls
 
     def __getattr__(self, name):  # the parameters by name: weight, w_mu, w_sigma, ...
-        dist = type(self).__dict__.get('dist') or getattr(type(self), 'dist', None)
+        dist = getattr(type(self), 'dist', None)
         if dist is not None and not name.startswith('_'):
-            name = dist.aliases.get(name, name)
+            name = dict(dist.aliases).get(name, name)
             if name in dist.params and 'data' in self.__dict__:
                 theta, unit = split_unit(self.data)
                 return with_unit(theta[dist.params.index(name)], unit)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self):
+        name = type(self).__name__
+        if not is_concrete(self.data, self.prob, self.seed):
+            return f"{name}(shape={self.shape}, traced)"
         theta, unit = split_unit(self.data)
-        params = ', '.join(f"{k}={v}" for k, v in zip(self.dist.params, np.asarray(theta)))
+        params = ', '.join(f"{k}={float(v):.6g}" for k, v in zip(self.dist.params,
+                                                                  np.asarray(theta)))
         unit = '' if unit.is_unitless else f", unit={unit}"
-        return (f"{type(self).__name__}(shape={self.shape}, prob={float(self.prob):.6g}, "
-                f"{params}, seed={int(self.seed)}{unit})") if is_concrete(self.data, self.prob,
-                                                                             self.seed) \
-            else f"{type(self).__name__}(shape={self.shape}, traced)"
+        return (f"{name}(shape={self.shape}, prob={float(self.prob):.6g}, {params}, "
+                f"seed={int(self.seed)}{unit})")
 
     # -- the parameters --------------------------------------------------
     def with_data(self, data):
@@ -395,8 +416,8 @@ class JITCMatrix(SparseMatrix):
         if len(values) != k:
             raise ValueError(f"data must give {k} parameters ({', '.join(self.dist.params)}); "
                              f"received {len(values)}")
-        return self._make(_check_theta(self.dist, values), self.prob, self.seed,
-                          shape=self.shape, backend=self.backend)
+        return self._make(_check_theta(self.dist, values, constructor=False), self.prob,
+                          self.seed, shape=self.shape, backend=self.backend)
 
     @property
     def is_homogeneous(self) -> bool:
@@ -405,6 +426,9 @@ class JITCMatrix(SparseMatrix):
     @property
     def nnz(self) -> int:
         """The number of entries (generates the whole matrix once; not inside ``jit``)."""
+        if not is_concrete(self.prob, self.seed):
+            raise ValueError(f"{type(self).__name__}.nnz depends on prob and seed, which are "
+                             f"traced here; use m.entry_counts().sum() inside jit")
         return int(jnp.sum(self.entry_counts()))
 
     # -- orientation -----------------------------------------------------
@@ -471,7 +495,8 @@ class JITCMatrix(SparseMatrix):
         return COO._make(with_unit(data, unit), row, col, shape=self.shape, backend=self.backend)
 
     def tocsr(self, nnz: int | None = None):
-        """Entries as :class:`CSR` (``nnz``: as in :meth:`tocoo`, padding in the last row)."""
+        """Entries as :class:`CSR` (``nnz``: as in :meth:`tocoo`; padding entries at (0, 0)
+        for ``...C``, at the end of the last row for ``...R``)."""
         from ._csr import CSR
         if self.orientation == 'C':
             return self._keep_backend(CSR.fromcoo(self.tocoo(nnz)))
@@ -536,7 +561,10 @@ _COSTS = """
 
 
 def _doc(cls):
-    cls.__doc__ = cls.__doc__ + _COSTS.format(r=cls.__name__[:-1] + 'R', c=cls.__name__[:-1] + 'C')
+    """Put the cost notes before the examples of a family class's docstring; register it."""
+    head, examples = cls.__doc__.split('    Examples\n', 1)
+    costs = _COSTS.format(r=cls.__name__[:-1] + 'R', c=cls.__name__[:-1] + 'C')
+    cls.__doc__ = head.rstrip() + '\n' + costs + '\n    Examples\n' + examples
     return jax.tree_util.register_pytree_node_class(cls)
 
 

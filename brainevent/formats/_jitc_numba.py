@@ -11,6 +11,7 @@ import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import leading_zeros
 
+from ..backends._numba_ffi import body_jit, name_of
 from ._jitc_random import LN2_TABLE, LN_TABLE, MASK, MIX, ROW_SALT, TABLE_BITS, WEIGHT_SALT
 
 __all__ = ['jitc_scalar_body', 'jitc_normal_body', 'jitc_uniform_body']
@@ -21,8 +22,8 @@ _ONE, _TWO, _S15, _S16 = _U(1), _U(2), _U(15), _U(16)
 _ROW_SALT, _WEIGHT_SALT = _U(ROW_SALT), _U(WEIGHT_SALT)
 _TABLE, _LN2_TABLE = LN_TABLE.astype(np.uint64), LN2_TABLE.astype(np.uint64)
 _TB, _LOW = _U(32 - TABLE_BITS), _U((1 << (32 - TABLE_BITS)) - 1)
-_S5, _S8, _S32 = _U(5), _U(8), _U(32)
-_INV24 = 2.0 ** -24
+_S5, _S9, _S32 = _U(5), _U(9), _U(32)
+_INV23 = 2.0 ** -23
 _TWO_PI = 2 * np.pi
 
 _jit = numba.njit(cache=True)
@@ -61,12 +62,7 @@ def skip(u, m_inv, shift, cap):
 
 @_jit
 def uniform01(r):
-    return (float(r >> _S8) + 0.5) * _INV24
-
-
-@_jit
-def scalar_weight(theta, wkey, t):
-    return theta[0]
+    return (float(r >> _S9) + 0.5) * _INV23
 
 
 @_jit
@@ -82,14 +78,25 @@ def normal_weight(theta, wkey, t):
     return theta[0] + theta[1] * z
 
 
-_WEIGHTS = {'scalar': scalar_weight, 'uniform': uniform_weight, 'normal': normal_weight}
+@numba.njit(cache=True, inline='always')
+def weight(kind, theta, wkey, t):
+    """The entry weight; ``kind`` (0 scalar, 1 uniform, 2 normal) is a literal in every body."""
+    if kind == 0:
+        return theta[0] + 0.0
+    if kind == 1:
+        return uniform_weight(theta, wkey, t)
+    return normal_weight(theta, wkey, t)
+
+
+_KINDS = {'scalar': 0, 'uniform': 1, 'normal': 2}
 
 
 def _body(dist, transpose, event, matrix):
-    weight = _WEIGHTS[dist]
+    kind = _KINDS[dist]  # a literal: numba folds the weight branches
+    jit = body_jit(name_of('jitc_' + dist, transpose, event, matrix))
 
     if transpose and not matrix:  # out[c] += w * b[i] over the rows of active spikes
-        @_jit
+        @jit
         def body(theta, params, b, out):
             seed_key, m_inv, shift = _U(params[0]), _U(params[1]), _U(params[2])
             n = out.shape[0]
@@ -105,24 +112,25 @@ def _body(dist, transpose, event, matrix):
                         c += 1 + skip(draw(key, t), m_inv, shift, cap)
                         if c >= n:
                             break
-                        w = weight(theta, wkey, t)
+                        w = weight(kind, theta, wkey, t)
                         out[c] += w if event else w * b[i]
                         t += _ONE
             return 0
-    elif transpose:  # b: (K, m) -> out: (K, n); each row generated once
-        @_jit
+    elif transpose:  # b: (K, m) -> out: (K, n); each row generated once for its spiking samples
+        @jit
         def body(theta, params, b, out):
             seed_key, m_inv, shift = _U(params[0]), _U(params[1]), _U(params[2])
             n = out.shape[1]
             cap = _U(n)
             out[:, :] = 0
+            active = np.empty(b.shape[0], np.int64)
             for i in range(b.shape[1]):
-                active = False
+                count = 0
                 for r in range(b.shape[0]):
                     if b[r, i] != 0:
-                        active = True
-                        break
-                if not active:
+                        active[count] = r
+                        count += 1
+                if count == 0:
                     continue
                 key = row_key(seed_key, i)
                 wkey = key ^ _WEIGHT_SALT
@@ -132,17 +140,14 @@ def _body(dist, transpose, event, matrix):
                     c += 1 + skip(draw(key, t), m_inv, shift, cap)
                     if c >= n:
                         break
-                    w = weight(theta, wkey, t)
-                    for r in range(b.shape[0]):
-                        if event:
-                            if b[r, i] != 0:
-                                out[r, c] += w
-                        else:
-                            out[r, c] += w * b[r, i]
+                    w = weight(kind, theta, wkey, t)
+                    for a in range(count):
+                        r = active[a]
+                        out[r, c] += w if event else w * b[r, i]
                     t += _ONE
             return 0
     elif not matrix:  # out[i] = sum_c w * b[c]
-        @_jit
+        @jit
         def body(theta, params, b, out):
             seed_key, m_inv, shift = _U(params[0]), _U(params[1]), _U(params[2])
             n = b.shape[0]
@@ -160,14 +165,14 @@ def _body(dist, transpose, event, matrix):
                         break
                     if event:
                         if b[c] != 0:
-                            acc += weight(theta, wkey, t)
+                            acc += weight(kind, theta, wkey, t)
                     else:
-                        acc += weight(theta, wkey, t) * b[c]
+                        acc += weight(kind, theta, wkey, t) * b[c]
                     t += _ONE
                 out[i] = acc
             return 0
     else:  # b: (n, K) -> out: (m, K)
-        @_jit
+        @jit
         def body(theta, params, b, out):
             seed_key, m_inv, shift = _U(params[0]), _U(params[1]), _U(params[2])
             n = b.shape[0]
@@ -182,7 +187,7 @@ def _body(dist, transpose, event, matrix):
                     c += 1 + skip(draw(key, t), m_inv, shift, cap)
                     if c >= n:
                         break
-                    w = weight(theta, wkey, t)
+                    w = weight(kind, theta, wkey, t)
                     for k in range(b.shape[1]):
                         if event:
                             if b[c, k] != 0:

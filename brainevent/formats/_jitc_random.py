@@ -38,7 +38,7 @@ suite checks per-row counts (mean and variance), column marginals and the
 independence of neighbouring rows and seeds.
 
 Weights are drawn from a second stream of the row, ``draw(row_key ^ WEIGHT_SALT,
-t)``: uniform variates from the top 24 bits; normal variates by Box-Muller (they
+t)``: uniform variates from the top 23 bits (exact in float32); normal variates by Box-Muller (they
 use ``log``/``cos``, so backends agree on weights to floating-point tolerance,
 not bit for bit).
 """
@@ -170,8 +170,8 @@ def skip(u, m_inv, shift, cap):
 
 
 def uniform01(r, dtype):
-    """A uniform variate in (0, 1) from the top 24 bits of ``r`` (exact in float32)."""
-    return ((r >> 8).astype(dtype) + 0.5) * (2.0 ** -24)
+    """A uniform variate in (0, 1) from the top 23 bits of ``r`` (exact in float32)."""
+    return ((r >> 9).astype(dtype) + 0.5) * (2.0 ** -23)
 
 
 def normal01(r1, r2, dtype):
@@ -208,6 +208,7 @@ def _reciprocal(d):
     return jnp.where(exact_half, _u32(MASK), quo)
 
 
+@jax.jit
 def structure_params(prob, seed):
     """``uint32[3]``: the seed's key, and ``(m_inv, shift)`` with ``1/lam = m_inv * 2**-(63 + L)``.
 

@@ -15,22 +15,20 @@ numba 0.68), and the cache is what makes the first call fast.
 from functools import partial
 
 import jax
-import numba
 import numpy as np
 
-from ..backends._numba_ffi import ffi_call, supports
+from ..backends._numba_ffi import body_jit, ffi_call, name_of, supports
 from ._matmul import out_shape
 
 __all__ = ['csr_body', 'coo_body', 'dense_body', 'csr_indexed_body', 'dense_indexed_body',
            'register_numba']
 
-_jit = partial(numba.njit, cache=True)
-
 
 def csr_body(transpose, event, matrix):
     """CSR: row ``i`` holds ``indices[indptr[i]:indptr[i + 1]]``."""
+    jit = body_jit(name_of('csr', transpose, event, matrix))
     if transpose and not matrix:  # out[j] += w * b[i]: visit the rows of active spikes only
-        @_jit
+        @jit
         def body(w, indices, indptr, b, out):
             step = 1 if w.shape[0] > 1 else 0
             n = out.shape[0]
@@ -44,7 +42,7 @@ def csr_body(transpose, event, matrix):
                         out[j] += w[k * step] if event else w[k * step] * b[i]
             return 0
     elif transpose:  # b: (K, m) -> out: (K, n), batch row by batch row
-        @_jit
+        @jit
         def body(w, indices, indptr, b, out):
             step = 1 if w.shape[0] > 1 else 0
             n = out.shape[1]
@@ -59,7 +57,7 @@ def csr_body(transpose, event, matrix):
                             out[r, j] += w[k * step] if event else w[k * step] * b[r, i]
             return 0
     elif not matrix:  # out[i] = sum_k w[k] * b[indices[k]]
-        @_jit
+        @jit
         def body(w, indices, indptr, b, out):
             step = 1 if w.shape[0] > 1 else 0
             n = b.shape[0]
@@ -78,7 +76,7 @@ def csr_body(transpose, event, matrix):
                 out[i] = acc
             return 0
     else:  # b: (n, K) -> out: (m, K)
-        @_jit
+        @jit
         def body(w, indices, indptr, b, out):
             step = 1 if w.shape[0] > 1 else 0
             n = b.shape[0]
@@ -101,8 +99,9 @@ def csr_body(transpose, event, matrix):
 
 def coo_body(transpose, event, matrix):
     """COO: entry ``e`` at ``(row[e], col[e])``; every entry is visited."""
+    jit = body_jit(name_of('coo', transpose, event, matrix))
     if not matrix:
-        @_jit
+        @jit
         def body(w, row, col, b, out):
             step = 1 if w.shape[0] > 1 else 0
             src_n, dst_n = b.shape[0], out.shape[0]
@@ -118,7 +117,7 @@ def coo_body(transpose, event, matrix):
                     out[dst] += w[e * step] * b[src]
             return 0
     else:  # batch axis: rows of b/out when transposed, columns otherwise
-        @_jit
+        @jit
         def body(w, row, col, b, out):
             step = 1 if w.shape[0] > 1 else 0
             batch = b.shape[0] if transpose else b.shape[1]
@@ -151,8 +150,9 @@ def coo_body(transpose, event, matrix):
 
 def dense_body(transpose, event, matrix):
     """Dense weights ``W (m, n)`` with event operands (``event`` is always True here)."""
+    jit = body_jit(name_of('dense', transpose, event, matrix))
     if transpose and not matrix:  # b @ W: add the rows of active spikes
-        @_jit
+        @jit
         def body(w, b, out):
             out[:] = 0
             for i in range(b.shape[0]):
@@ -161,7 +161,7 @@ def dense_body(transpose, event, matrix):
                         out[j] += w[i, j]
             return 0
     elif transpose:
-        @_jit
+        @jit
         def body(w, b, out):
             for r in range(b.shape[0]):
                 out[r, :] = 0
@@ -171,7 +171,7 @@ def dense_body(transpose, event, matrix):
                             out[r, j] += w[i, j]
             return 0
     elif not matrix:  # W @ b: sum the columns of active spikes
-        @_jit
+        @jit
         def body(w, b, out):
             active = np.flatnonzero(b)
             for i in range(w.shape[0]):
@@ -182,7 +182,7 @@ def dense_body(transpose, event, matrix):
                 out[i] = acc
             return 0
     else:
-        @_jit
+        @jit
         def body(w, b, out):
             for c in range(b.shape[1]):
                 active = np.flatnonzero(b[:, c])
@@ -198,8 +198,9 @@ def dense_body(transpose, event, matrix):
 
 def csr_indexed_body(batch):
     """CSR with indexed events on the left: only the stored active rows are visited."""
+    jit = body_jit(name_of('csr_indexed', batch))
     if not batch:
-        @_jit
+        @jit
         def body(w, indices, indptr, ev, count, out):
             step = 1 if w.shape[0] > 1 else 0
             m, n = indptr.shape[0] - 1, out.shape[0]
@@ -215,7 +216,7 @@ def csr_indexed_body(batch):
                     out[j] += w[k * step]
             return 0
     else:
-        @_jit
+        @jit
         def body(w, indices, indptr, ev, count, out):
             step = 1 if w.shape[0] > 1 else 0
             m, n = indptr.shape[0] - 1, out.shape[1]
@@ -236,8 +237,9 @@ def csr_indexed_body(batch):
 
 def dense_indexed_body(batch):
     """Dense weights with indexed events on the left: add the stored active rows."""
+    jit = body_jit(name_of('dense_indexed', batch))
     if not batch:
-        @_jit
+        @jit
         def body(w, ev, count, out):
             out[:] = 0
             for t in range(min(count[0], ev.shape[0])):
@@ -248,7 +250,7 @@ def dense_indexed_body(batch):
                     out[j] += w[i, j]
             return 0
     else:
-        @_jit
+        @jit
         def body(w, ev, count, out):
             out[:, :] = 0
             for r in range(ev.shape[0]):
