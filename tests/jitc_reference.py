@@ -85,7 +85,7 @@ def row_key(skey: int, row: int) -> int:
 
 
 def draw(key: int, t: int) -> int:
-    return mix(mix(key ^ t) + key)
+    return mix(key ^ ((t * 0x9E3779B9) & 0xFFFFFFFF))
 
 
 # ---------------------------------------------------------------------------

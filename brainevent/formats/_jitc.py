@@ -592,13 +592,13 @@ class JITCScalarR(JITCMatrix):
     >>> import jax.numpy as jnp, brainevent
     >>> w = brainevent.JITCScalarR(num_pre=4, num_post=6, prob=0.5, weight=0.25, seed=1)
     >>> w.todense()
-    Array([[0.25, 0.25, 0.  , 0.  , 0.25, 0.  ],
+    Array([[0.  , 0.  , 0.25, 0.  , 0.  , 0.  ],
+           [0.25, 0.25, 0.  , 0.25, 0.25, 0.  ],
            [0.  , 0.25, 0.  , 0.  , 0.  , 0.  ],
-           [0.  , 0.25, 0.  , 0.25, 0.25, 0.  ],
-           [0.25, 0.  , 0.25, 0.  , 0.25, 0.25]], dtype=float32)
+           [0.  , 0.  , 0.  , 0.25, 0.25, 0.25]], dtype=float32)
     >>> spikes = brainevent.BinaryArray(jnp.array([True, False, True, False]))
     >>> spikes @ w
-    Array([0.25, 0.5 , 0.  , 0.25, 0.5 , 0.  ], dtype=float32)
+    Array([0.  , 0.25, 0.25, 0.  , 0.  , 0.  ], dtype=float32)
     """
     dist = SCALAR
     orientation = 'R'

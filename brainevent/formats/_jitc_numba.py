@@ -12,18 +12,20 @@ import numpy as np
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from ..backends._numba_ffi import body_jit, name_of
-from ._jitc_random import LN2_TABLE, LN_TABLE, MASK, MIX, ROW_SALT, TABLE_BITS, WEIGHT_SALT
+from ._jitc_random import (GOLDEN, LN2_TABLE, LN_TABLE, MASK, MIX, ROW_SALT, TABLE_BITS,
+                           WEIGHT_SALT)
 
 __all__ = ['jitc_scalar_body', 'jitc_normal_body', 'jitc_uniform_body']
 
 _U = np.uint64
 _MASK, _M0, _M1 = _U(MASK), _U(MIX[0]), _U(MIX[1])
 _ONE, _TWO, _S15, _S16 = _U(1), _U(2), _U(15), _U(16)
-_ROW_SALT, _WEIGHT_SALT = _U(ROW_SALT), _U(WEIGHT_SALT)
+_ROW_SALT, _WEIGHT_SALT, _GOLDEN = _U(ROW_SALT), _U(WEIGHT_SALT), _U(GOLDEN)
 _TABLE, _LN2_TABLE = LN_TABLE.astype(np.uint64), LN2_TABLE.astype(np.uint64)
 _TB, _LOW = _U(32 - TABLE_BITS), _U((1 << (32 - TABLE_BITS)) - 1)
 _S5, _S9, _S32 = _U(5), _U(9), _U(32)
 _INV23 = 2.0 ** -23
+_BLOCK = 8  # draws generated ahead in the event-driven kernel
 _TWO_PI = 2 * np.pi
 
 _jit = numba.njit(cache=True)
@@ -45,7 +47,7 @@ def row_key(seed_key, row):
 
 @_jit
 def draw(key, t):
-    return mix((mix(key ^ t) + key) & _MASK)
+    return mix(key ^ ((t * _GOLDEN) & _MASK))
 
 
 @_jit
@@ -102,19 +104,23 @@ def _body(dist, transpose, event, matrix):
             n = out.shape[0]
             cap = _U(n)
             out[:] = 0
+            gaps = np.empty(_BLOCK, np.int64)
             for i in range(b.shape[0]):
                 if b[i] != 0:
                     key = row_key(seed_key, i)
                     wkey = key ^ _WEIGHT_SALT
                     c = -1
                     t = _U(0)
-                    while True:
-                        c += 1 + skip(draw(key, t), m_inv, shift, cap)
-                        if c >= n:
-                            break
-                        w = weight(kind, theta, wkey, t)
-                        out[c] += w if event else w * b[i]
-                        t += _ONE
+                    while c < n:  # draws in blocks: independent hashes overlap in the CPU
+                        for j in range(_BLOCK):
+                            gaps[j] = skip(draw(key, t + _U(j)), m_inv, shift, cap)
+                        for j in range(_BLOCK):
+                            c += 1 + gaps[j]
+                            if c >= n:
+                                break
+                            w = weight(kind, theta, wkey, t + _U(j))
+                            out[c] += w if event else w * b[i]
+                        t += _U(_BLOCK)
             return 0
     elif transpose:  # b: (K, m) -> out: (K, n); each row generated once for its spiking samples
         @jit

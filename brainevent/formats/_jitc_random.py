@@ -52,10 +52,12 @@ import numpy as np
 from jax import lax
 
 __all__ = ['structure_params', 'row_keys', 'draw', 'skip', 'uniform01', 'normal01',
-           'LN_TABLE', 'LN2_TABLE', 'SEED_SALT', 'ROW_SALT', 'WEIGHT_SALT', 'MIX', 'MASK']
+           'LN_TABLE', 'LN2_TABLE', 'SEED_SALT', 'ROW_SALT', 'WEIGHT_SALT', 'MIX', 'MASK',
+           'GOLDEN']
 
 MASK = 0xFFFFFFFF
 MIX = (0x21F0AAAD, 0x735A2D97)   # multipliers of the 32-bit finaliser
+GOLDEN = 0x9E3779B9              # odd: t * GOLDEN spreads consecutive draw indices
 SEED_SALT = 0x6A09E667
 ROW_SALT = 0xBB67AE85
 WEIGHT_SALT = 0x3C6EF372
@@ -149,8 +151,12 @@ def row_keys(seed_key, rows):
 
 
 def draw(key, t):
-    """The ``t``-th 32-bit value of the stream ``key``."""
-    return mix(mix(key ^ _u32(t)) + key)
+    """The ``t``-th 32-bit value of the stream ``key``: ``mix(key ^ (t * GOLDEN))``.
+
+    Streams of different keys never repeat each other shifted (``key ^ x`` is
+    not a translation in ``t``), so rows share no runs of draws.
+    """
+    return mix(key ^ (_u32(t) * _u32(GOLDEN)))
 
 
 def skip(u, m_inv, shift, cap):
