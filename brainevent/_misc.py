@@ -108,3 +108,25 @@ def check_items(items, cls, fname: str, what: str) -> list:
             raise TypeError(f"{fname} takes {cls.__name__} {what}s; item {i} is "
                             f"{type_name(item)}")
     return items
+
+
+def check_seed(seed):
+    """``seed`` as a uint32 scalar (traced seeds pass through); ``None`` draws one."""
+    if seed is None:
+        return jnp.asarray(np.uint32(np.random.SeedSequence().entropy % (1 << 32)))
+    if isinstance(seed, jax.core.Tracer):
+        arr = as_numeric(seed, 'seed')
+        if arr.ndim != 0:
+            raise ValueError(f"seed must be a scalar; received shape {arr.shape}")
+        if not jnp.issubdtype(arr.dtype, jnp.integer):
+            raise TypeError(f"seed must be an integer in [0, 2**32); received dtype {arr.dtype}")
+        return arr.astype(jnp.uint32)
+    value = np.asarray(seed)
+    if value.dtype == np.bool_ or value.dtype.kind not in 'iu':
+        raise TypeError(f"seed must be an integer in [0, 2**32); received "
+                        f"{'a bool' if value.dtype == np.bool_ else f'dtype {value.dtype}'}")
+    if value.ndim != 0:
+        raise ValueError(f"seed must be a scalar; received shape {value.shape}")
+    if not 0 <= int(value) < 1 << 32:
+        raise ValueError(f"seed must be an integer in [0, 2**32); received {int(value)}")
+    return jnp.asarray(np.uint32(int(value)))

@@ -13,6 +13,9 @@ FORMATS = [be.COO, be.CSR, be.CSC]  # formats that store their entries (built fr
 # formats regenerated from (prob, seed, theta): built from a Case's shape, density and data
 JITC_FORMATS = [be.JITCScalarR, be.JITCScalarC, be.JITCNormalR, be.JITCNormalC,
                 be.JITCUniformR, be.JITCUniformC]
+# formats with a fixed number of entries per row (FixedPost) or column (FixedPre): built from
+# a Case's shape and data (see FixedBuilt in test_products.py)
+FIXED_FORMATS = [be.FixedPostNumConn, be.FixedPreNumConn]
 DTYPES = [np.float32, np.float64]
 
 

@@ -24,8 +24,10 @@ work runs inside ``precision(np.float64)`` (JAX has x64 off by default).
 
 Formats: the stored ones (COO, CSR, CSC) are built from a random COO case; a
 JITC matrix takes the case's shape, density (its ``prob``), data and a hash
-(its ``seed``), see ``JITCBuilt``. Tests about the layout of stored entries run
-for the stored formats only.
+(its ``seed``), see ``JITCBuilt``; a fixed-degree matrix (``FixedPostNumConn``,
+``FixedPreNumConn``) takes the case's shape, a degree derived from its number
+of entries, and its data, see ``FixedBuilt``. Tests about the layout of stored
+entries run for COO, CSR and CSC only.
 
 Cost: JAX compiles once per new shape, and compiling dominates the run time.
 Matrices are therefore built from numpy-computed arrays (no conversion
@@ -50,8 +52,8 @@ import jax.numpy as jnp
 
 import brainevent as be
 from brainevent.formats import SparseMatrix
-from strategies import (FORMATS, JITC_FORMATS, Case, cases, dense_of, jitc_cases, precision,
-                        spikes)
+from strategies import (FIXED_FORMATS, FORMATS, JITC_FORMATS, Case, cases, dense_of, jitc_cases,
+                        precision, spikes)
 
 # The whole conformance suite runs once per CPU backend (fixture in conftest.py).
 pytestmark = pytest.mark.usefixtures('backend')
@@ -67,7 +69,7 @@ JITC_CASES = jitc_cases(max_dim=MAX_DIM)
 # Every product test runs for each of these formats (format_grid, edge_params); a new
 # format joins by being added to one of the lists and, if it is built differently from
 # those, to BUILDERS below.
-PRODUCT_FORMATS = FORMATS + JITC_FORMATS
+PRODUCT_FORMATS = FORMATS + JITC_FORMATS + FIXED_FORMATS
 entry_format_param = pytest.mark.parametrize('cls', FORMATS, ids=lambda c: c.__name__)
 side_param = pytest.mark.parametrize('side', SIDES)
 seeds = st.integers(0, 2 ** 31)
@@ -81,6 +83,10 @@ def examples(n: int):
 
 def is_jitc(cls) -> bool:
     return issubclass(cls, be.JITCMatrix)
+
+
+def is_fixed(cls) -> bool:
+    return issubclass(cls, tuple(FIXED_FORMATS))
 
 
 def given_per_format(n: int, jitc: int, **strategies):
@@ -265,8 +271,77 @@ class JITCBuilt:
         return np.tensordot(np.abs(self.bases), np.abs(np.asarray(dense_grad, np.float64)), 2)
 
 
+class FixedBuilt:
+    """A fixed-degree matrix of ``cls`` derived from a case, and its entries in numpy.
+
+    Shape and dtype are the case's. Each row of ``indices`` (a row of the matrix
+    for ``FixedPostNumConn``, a column for ``FixedPreNumConn``) holds ``conn_num``
+    distinct targets, ``conn_num = min(targets available, ceil(nnz / rows of
+    indices))`` (0 for a case without entries), drawn in random (unsorted) order
+    by a numpy rng seeded with a hash of the case and the class. The data are the
+    case's values repeated to fill ``(rows of indices, conn_num)``, or the case's
+    single value when it is homogeneous. ``row``/``col`` give the matrix position
+    of every element of ``data`` (raveled).
+    """
+
+    def __init__(self, case: Case, cls):
+        m, n = case.shape
+        post = issubclass(cls, be.FixedPostNumConn)
+        major, minor = (m, n) if post else (n, m)
+        data = case.data
+        nnz = case.row.size
+        self.homogeneous = data.shape != case.row.shape
+        conn_num = min(minor, -(-nnz // major)) if major else min(minor, nnz)
+        rng = np.random.default_rng(zlib.crc32(
+            cls.__name__.encode() + repr(case.shape).encode() + case.row.tobytes()
+            + case.col.tobytes() + data.tobytes()))
+        indices = np.zeros((major, conn_num), np.int32)
+        for i in range(major):
+            indices[i] = rng.permutation(minor)[:conn_num]
+        if self.homogeneous:
+            weights = data.dtype.type(data[0])
+        else:
+            weights = np.resize(data, (major, conn_num)).astype(data.dtype)
+        self.matrix = cls((weights, indices), shape=case.shape)
+        targets = indices.ravel().astype(np.int64)
+        sources = np.repeat(np.arange(major), conn_num)
+        self.row, self.col = (sources, targets) if post else (targets, sources)
+        self.indices = indices
+        self.conn_num = conn_num
+        self.data = np.asarray(self.matrix.data)
+        self.shape = case.shape
+        self.dtype = data.dtype
+        assert self.matrix.dtype == self.dtype, (self.matrix.dtype, self.dtype)
+        assert self.data.shape == ((1,) if self.homogeneous else (major, conn_num)), \
+            self.data.shape
+        self.dense = self.dense_with(self.data)
+        self.abs_dense = self.abs_dense_with(self.data)
+
+    def _flat(self, data):
+        data = np.asarray(data, np.float64)
+        return np.broadcast_to(data.reshape(-1) if self.homogeneous else data.reshape(
+            self.row.shape), self.row.shape)
+
+    def dense_with(self, data):
+        """The dense matrix of this structure with weights ``data`` (float64)."""
+        return dense_of(self.shape, self.row, self.col, self._flat(data))
+
+    def abs_dense_with(self, data):
+        return self.dense_with(np.abs(np.asarray(data, np.float64)))
+
+    def sample(self, dense_grad):
+        """A dense weight gradient at the stored entries, shaped like ``data`` (summed if
+        homogeneous)."""
+        g = np.asarray(dense_grad)[self.row, self.col]
+        return np.sum(g).reshape(1) if self.homogeneous else g.reshape(self.data.shape)
+
+    def sample_magnitude(self, dense_grad):
+        return self.sample(np.abs(dense_grad))
+
+
 # How each kind of format is built from a Case (the first matching base class wins)
-BUILDERS = [(be.JITCMatrix, JITCBuilt), (SparseMatrix, EntryBuilt)]
+BUILDERS = [(be.JITCMatrix, JITCBuilt), (tuple(FIXED_FORMATS), FixedBuilt),
+            (SparseMatrix, EntryBuilt)]
 
 
 def build(case: Case, cls):
@@ -379,16 +454,30 @@ EDGE_FLOAT64 = ('0x4', '1x1', 'empty-rows-cols', 'duplicates', 'homogeneous-dupl
 # prob 0, '1x1' and 'full' prob 1 (constant weights come from homogeneous drawn cases).
 JITC_EDGES = ('0x4', '4x0', '1x1', 'no-entries', 'full')
 JITC_EDGE_FLOAT64 = ()  # float64 JITC matrices come from the drawn cases
+# A fixed-degree matrix takes the shape, the number of entries (its degree) and the data of a
+# case (see FixedBuilt): 'no-entries' and the 0-row/0-column shapes have conn_num 0, '1x1' and
+# 'full' are full matrices, 'empty-rows-cols' has one entry in every row (FixedPost) or
+# column (FixedPre), 'homogeneous-duplicates' homogeneous data (two entries per row/column).
+FIXED_EDGES = ('0x4', '4x0', '0x0', '1x1', 'no-entries', 'empty-rows-cols',
+               'homogeneous-duplicates', 'full')
+FIXED_EDGE_FLOAT64 = ('1x1', 'homogeneous-duplicates')
 
 
 def edge_params(entry=ENTRY_EDGES, jitc=JITC_EDGES, float64=EDGE_FLOAT64,
-                jitc_float64=JITC_EDGE_FLOAT64):
+                jitc_float64=JITC_EDGE_FLOAT64, fixed=FIXED_EDGES,
+                fixed_float64=FIXED_EDGE_FLOAT64):
     """``(cls, case)`` parameters: each format with each of its edge cases (named in
-    ``entry`` for the formats with stored entries, in ``jitc`` for the JITC classes), as
-    float32 and, for the names in ``float64`` / ``jitc_float64``, as float64 too."""
+    ``entry`` for COO/CSR/CSC, in ``jitc`` for the JITC classes, in ``fixed`` for the
+    fixed-degree classes), as float32 and, for the names in ``float64`` / ``jitc_float64`` /
+    ``fixed_float64``, as float64 too."""
     params = []
     for cls in PRODUCT_FORMATS:
-        names, f64 = (jitc, jitc_float64) if is_jitc(cls) else (entry, float64)
+        if is_jitc(cls):
+            names, f64 = jitc, jitc_float64
+        elif is_fixed(cls):
+            names, f64 = fixed, fixed_float64
+        else:
+            names, f64 = entry, float64
         for name in names:
             for dtype in (np.float32, np.float64):
                 if dtype == np.float64 and name not in f64:
@@ -470,7 +559,7 @@ def test_product_edge_cases(cls, case):
 
 
 @pytest.mark.parametrize('spike_kind', ['zeros', 'ones'])
-@pytest.mark.parametrize('cls,case', edge_params(['duplicates'], ['full'], (), ()))
+@pytest.mark.parametrize('cls,case', edge_params(['duplicates'], ['full'], (), (), ['full'], ()))
 def test_all_zero_and_all_one_spikes(cls, case, spike_kind):
     """No spikes give zeros; all spikes give column sums (left) or row sums (right)."""
     built = build(case, cls)
@@ -628,7 +717,8 @@ def test_gradient_wrt_weights(cls, kind, side, case, ndim, k, spike_kind, seed):
                      what='weight gradient')
 
 
-@pytest.mark.parametrize('cls,case', edge_params(float64=(), jitc_float64=()))
+@pytest.mark.parametrize('cls,case', edge_params(float64=(), jitc_float64=(),
+                                                 fixed_float64=()))
 def test_gradients_edge_cases(cls, case):
     """Weight and spike gradients on the edge cases: vectors on the left, matrices on the right."""
     rng = np.random.default_rng(1)
@@ -884,11 +974,12 @@ def _table_matrix(fmt, case):
     """``(matrix of class fmt, its dense value, dense of |entries|)`` for the table test.
 
     JITC classes (found as subclasses of ``JITCMatrix``) are built by their builder
-    from the case's shape, density and data (``fromcoo`` would give a CSR); other
+    from the case's shape, density and data (``fromcoo`` would give a CSR), so are the
+    fixed-degree classes (the case's rows hold different numbers of entries); other
     formats with ``fromcoo``.
     """
-    if is_jitc(fmt):
-        built = JITCBuilt(case, fmt)
+    if is_jitc(fmt) or is_fixed(fmt):
+        built = build(case, fmt)
         return built.matrix, built.dense, built.abs_dense
     dense = case.dense.astype(np.float64)
     abs_dense = dense_of(case.shape, case.row, case.col, np.abs(case.data).astype(float))
@@ -958,7 +1049,7 @@ def test_product_table_covers_every_format_operand_and_side():
                 'numpy.ndarray')
     missing = []
     formats = ('COO', 'CSR', 'CSC', 'JITCScalarR', 'JITCScalarC', 'JITCNormalR', 'JITCNormalC',
-               'JITCUniformR', 'JITCUniformC')
+               'JITCUniformR', 'JITCUniformC', 'FixedPostNumConn', 'FixedPreNumConn')
     assert {c.__name__ for c in PRODUCT_FORMATS} <= set(formats)
     for fmt in formats:
         for op in operands:

@@ -185,17 +185,21 @@ def _register(factory, flags, ins, outs) -> str:
         return target
 
 
-def ffi_call(factory, flags, args, out_avals):
+def ffi_call(factory, flags, args, out_avals, aliases=None):
     """Call ``factory(*flags)`` (a numba body) on ``args``; returns the list of outputs.
 
     ``factory`` must be a module-level function so the generated bridge can
-    import it; ``flags`` must be literals (bools, ints, strings).
+    import it; ``flags`` must be literals (bools, ints, strings). ``aliases``
+    ``{input: output}`` makes an output share its input's buffer: the body finds
+    the input's values there and changes only what it writes (XLA copies the
+    input first where it is still needed).
     """
     ins = _signature(args)
     outs = _signature(out_avals)
     target = _register(factory, tuple(flags), ins, outs)
     result_types = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in out_avals]
-    return jax.ffi.ffi_call(target, result_types, vmap_method='sequential')(*args)
+    return jax.ffi.ffi_call(target, result_types, vmap_method='sequential',
+                            input_output_aliases=aliases)(*args)
 
 
 def body_jit(name: str):

@@ -427,6 +427,48 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
                                   num_segments=size + 1)[:size]
         return with_unit(out > 0 if w.dtype == jnp.bool_ else out, unit)
 
+    # -- plasticity ------------------------------------------------------
+    def update_on_pre(self, pre_spike, post_trace, w_min=None, w_max=None, *, backend=None):
+        """Weights after presynaptic spikes: synapse ``(i, j)`` of a spiking ``i`` becomes
+        ``clip(w + post_trace[j], w_min, w_max)``; other synapses are left as they are.
+
+        Returns a matrix of the same format and structure with new ``data``.
+        ``post_trace`` (shape ``(num_post,)``) and the bounds are in the weights'
+        unit. The native kernel visits the synapses of the spiking neurons only.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, brainevent
+        >>> w = brainevent.CSR(jnp.array([[1., 0.], [1., 1.]]))
+        >>> w.update_on_pre(jnp.array([0, 1]), jnp.array([0.5, 0.25]), w_max=1.4).data
+        Array([1.  , 1.4 , 1.25], dtype=float32)
+        """
+        from ._plasticity import update_sparse
+        return update_sparse(self, True, pre_spike, post_trace, w_min, w_max,
+                             backend or self.backend)
+
+    def update_on_post(self, pre_trace, post_spike, w_min=None, w_max=None, *, backend=None):
+        """Weights after postsynaptic spikes: synapse ``(i, j)`` of a spiking ``j`` becomes
+        ``clip(w + pre_trace[i], w_min, w_max)``; other synapses are left as they are.
+
+        As :meth:`update_on_pre`, with ``pre_trace`` of shape ``(num_pre,)``.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, brainevent
+        >>> w = brainevent.COO(jnp.array([[1., 0.], [1., 1.]]))
+        >>> w.update_on_post(jnp.array([-0.5, 0.5]), jnp.array([True, False])).todense()
+        Array([[0.5, 0. ],
+               [1.5, 1. ]], dtype=float32)
+        """
+        from ._plasticity import update_sparse
+        return update_sparse(self, False, post_spike, pre_trace, w_min, w_max,
+                             backend or self.backend)
+
+    def _grouping(self, pre: bool):
+        """The entries grouped by presynaptic (``pre``) or postsynaptic neuron, for updates."""
+        raise TypeError(f"{type(self).__name__} stores no per-synapse weights to update")
+
     # -- products --------------------------------------------------------
     def _product(self, operand, *, transpose: bool, backend=None):
         return product(self.data, operand, shape=self.shape, transpose=transpose,

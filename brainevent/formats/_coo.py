@@ -11,6 +11,7 @@ from .._misc import (as_index_array, check_shape, index_dtype, is_concrete, spli
 from ._base import SparseMatrix, check_data, register_products, _numeric
 from ..backends._numba_ffi import numba_available
 from ._matmul import coordinate_kernel
+from ._plasticity import format_update, grouping
 
 __all__ = ['COO']
 
@@ -165,6 +166,11 @@ class COO(SparseMatrix):
         dense = jnp.zeros(self.shape, w.dtype).at[self.row, self.col].add(w)
         return with_unit(dense, unit)
 
+    def _grouping(self, pre: bool):
+        if pre:
+            return grouping('coo-row', (self.row, self.col), lambda r, c: (r, c), self.shape[0])
+        return grouping('coo-col', (self.row, self.col), lambda r, c: (c, r), self.shape[1])
+
     def transpose(self, axes=None):
         """The transposed matrix (a view: row and col swap)."""
         if axes is not None and tuple(axes) != (1, 0):
@@ -295,6 +301,8 @@ def _coo_coords(row, col, *, shape):
 
 coo_matmul = coordinate_kernel('coo_matmul', _coo_coords)
 register_products(COO, coo_matmul)
+update_coo_on_binary_pre = format_update(COO, pre=True)
+update_coo_on_binary_post = format_update(COO, pre=False)
 
 if numba_available:
     from ._numba import coo_body, register_numba

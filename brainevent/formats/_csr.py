@@ -6,10 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._misc import as_index_array, check_shape, index_dtype, split_unit, type_name, with_unit
+from .._misc import (as_index_array, check_shape, index_dtype, is_concrete, split_unit,
+                     type_name, with_unit)
 from ._base import SparseMatrix, check_data, register_products
 from ._coo import COO, check_index_range, convert_arg, eager_only, infer_extent
 from ..backends._numba_ffi import numba_available
+from ._plasticity import format_update, grouping, major_grouping, minor_grouping
 from ._matmul import (coordinate_impl, coordinate_kernel, coordinate_weight_ct, indexed_kernel,
                       masked_impl)
 
@@ -122,6 +124,15 @@ class _Compressed(SparseMatrix):
     def eliminate_zeros(self):
         """Drop entries whose weight is zero (eager; returns a new matrix)."""
         return self._keep_backend(type(self).fromcoo(self.tocoo().eliminate_zeros()))
+
+    def _grouping(self, pre: bool):
+        if pre == (self.format == 'csr'):  # the stored rows/columns are the spiking side
+            return major_grouping(self.indptr, self.indices)
+        if not is_concrete(self.indices, self.indptr):  # no sort per call: walk every row
+            return minor_grouping(self.indptr, self.indices)
+        return grouping('compressed-minor', (self.indices, self.indptr),
+                        lambda idx, ptr: (idx, csr_rows(ptr, idx.shape[0])),
+                        self._major_minor(self.shape)[1])
 
     def _transposed(self, cls, axes):
         if axes is not None and tuple(axes) != (1, 0):
@@ -239,6 +250,10 @@ class CSC(_Compressed):
 
 register_products(CSR, csr_matmul, indexed=csr_indexed_matmul)
 register_products(CSC, csr_matmul)
+update_csr_on_binary_pre = format_update(CSR, pre=True)
+update_csr_on_binary_post = format_update(CSR, pre=False)
+update_csc_on_binary_pre = format_update(CSC, pre=True)
+update_csc_on_binary_post = format_update(CSC, pre=False)
 
 if numba_available:
     from ._numba import csr_body, csr_indexed_body, register_numba

@@ -126,6 +126,7 @@ def random(m: int, n: int, density: float = 0.01, format: str = 'coo', dtype=Non
 
 _UNIT_KEY = 'brainevent_unit'
 _HOMOGENEOUS_KEY = 'brainevent_homogeneous'
+_CLASS_KEY = 'brainevent_format'  # the class when 'format' names the layout scipy reads
 
 
 def save_npz(file, matrix: SparseMatrix, compressed: bool = True) -> None:
@@ -133,6 +134,8 @@ def save_npz(file, matrix: SparseMatrix, compressed: bool = True) -> None:
 
     Homogeneous weights are written per entry (scipy needs them) and restored
     as a scalar by :func:`load_npz`; a weight unit is stored beside the arrays.
+    The fixed-degree formats are written as the CSR of their entries (scipy
+    reads a CSR) and restored as their own class by :func:`load_npz`.
 
     Examples
     --------
@@ -149,10 +152,19 @@ def save_npz(file, matrix: SparseMatrix, compressed: bool = True) -> None:
     arrays = {'format': np.array(matrix.format.encode('ascii')),
               'shape': np.array(matrix.shape), 'data': np.asarray(w),
               _HOMOGENEOUS_KEY: np.array(matrix.is_homogeneous)}
+    if matrix.format not in FORMATS:
+        raise TypeError(f"save_npz saves the formats {sorted(FORMATS)}; a {type(matrix).__name__} "
+                        f"stores no entries of its own: save m.tocsr(), or its parameters")
     if matrix.format == 'coo':
         arrays.update(row=np.asarray(matrix.row), col=np.asarray(matrix.col))
-    else:
+    elif matrix.format in ('csr', 'csc'):
         arrays.update(indices=np.asarray(matrix.indices), indptr=np.asarray(matrix.indptr))
+    else:  # another format (fixed-degree) is written as the CSR of its entries
+        csr = matrix.tocsr()
+        arrays.update(data=np.asarray(split_unit(csr.full_data())[0]),
+                      indices=np.asarray(csr.indices), indptr=np.asarray(csr.indptr),
+                      format=np.array(b'csr'))
+        arrays[_CLASS_KEY] = np.array(matrix.format.encode('ascii'))
     if not unit.is_unitless:
         arrays[_UNIT_KEY] = np.array(str(unit))
     (np.savez_compressed if compressed else np.savez)(file, **arrays)
@@ -165,10 +177,16 @@ def _parse_unit(text: str):
         raise ValueError(f"cannot read the stored unit {text!r}: {err}") from None
 
 
+def _decode(entry) -> str:
+    value = entry.item()
+    return value.decode('ascii') if isinstance(value, bytes) else str(value)
+
+
 def load_npz(file) -> SparseMatrix:
     """Load a matrix written by :func:`save_npz` or by ``scipy.sparse.save_npz``.
 
-    Returns the class the file names (COO, CSR or CSC), with the stored unit.
+    Returns the class the file names (COO, CSR, CSC, FixedPostNumConn or
+    FixedPreNumConn), with the stored unit.
 
     Examples
     --------
@@ -181,8 +199,7 @@ def load_npz(file) -> SparseMatrix:
     with np.load(file, allow_pickle=False) as f:
         if 'format' not in f:
             raise ValueError(f"{file!r} holds no sparse matrix (no 'format' entry)")
-        fmt = f['format'].item()
-        fmt = fmt.decode('ascii') if isinstance(fmt, bytes) else str(fmt)
+        fmt = _decode(f['format'])
         if fmt not in FORMATS:
             raise ValueError(f"{file!r} holds a {fmt!r} matrix; readable formats: "
                              f"{sorted(FORMATS)}")
@@ -198,4 +215,7 @@ def load_npz(file) -> SparseMatrix:
             else:
                 row, col = f['coords']
             return COO((data, (row, col)), shape=shape)
-        return FORMATS[fmt]((data, f['indices'], f['indptr']), shape=shape)
+        matrix = FORMATS[fmt]((data, f['indices'], f['indptr']), shape=shape)
+        if _CLASS_KEY in f:  # a format written as the CSR of its entries
+            return FORMATS[_decode(f[_CLASS_KEY])](matrix)
+        return matrix

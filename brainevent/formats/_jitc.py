@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._misc import as_numeric, check_shape, is_concrete, split_unit, type_name, with_unit
+from .._misc import (as_numeric, check_seed, check_shape, is_concrete, split_unit, type_name,
+                     with_unit)
 from ..backends._numba_ffi import numba_available
 from ._base import SparseMatrix, register_products
 from ._jitc_random import (WEIGHT_SALT, draw, normal01, row_keys, skip, structure_params,
@@ -230,25 +231,6 @@ def _check_prob(prob):
     return arr.astype(jnp.float32)
 
 
-def _check_seed(seed):
-    if seed is None:
-        return jnp.asarray(np.uint32(np.random.SeedSequence().entropy % (1 << 32)))
-    if isinstance(seed, jax.core.Tracer):
-        arr = _scalar(seed, 'seed')
-        if not jnp.issubdtype(arr.dtype, jnp.integer):
-            raise TypeError(f"seed must be an integer in [0, 2**32); received dtype {arr.dtype}")
-        return arr.astype(jnp.uint32)
-    value = np.asarray(seed)
-    if value.dtype == np.bool_ or value.dtype.kind not in 'iu':
-        raise TypeError(f"seed must be an integer in [0, 2**32); received "
-                        f"{'a bool' if value.dtype == np.bool_ else f'dtype {value.dtype}'}")
-    if value.ndim != 0:
-        raise ValueError(f"seed must be a scalar; received shape {value.shape}")
-    if not 0 <= int(value) < 1 << 32:
-        raise ValueError(f"seed must be an integer in [0, 2**32); received {int(value)}")
-    return jnp.asarray(np.uint32(int(value)))
-
-
 def _float_dtype(dtypes, dtype):
     if dtype is not None:
         dtype = np.dtype(dtype)
@@ -364,7 +346,7 @@ class JITCMatrix(SparseMatrix):
 
     def __init__(self, *args, shape=None, dtype=None, backend=None, **kwargs):
         dims, params, prob, seed = _parse(type(self), args, kwargs, shape)
-        self._set(_check_theta(self.dist, params, dtype), _check_prob(prob), _check_seed(seed),
+        self._set(_check_theta(self.dist, params, dtype), _check_prob(prob), check_seed(seed),
                   shape=dims)
         if backend is not None:
             self.backend = self.with_backend(backend).backend

@@ -15,6 +15,7 @@ numba 0.68), and the cache is what makes the first call fast.
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..backends._numba_ffi import body_jit, ffi_call, name_of, supports
@@ -24,9 +25,14 @@ __all__ = ['csr_body', 'coo_body', 'dense_body', 'csr_indexed_body', 'dense_inde
            'register_numba']
 
 
-def csr_body(transpose, event, matrix):
-    """CSR: row ``i`` holds ``indices[indptr[i]:indptr[i + 1]]``."""
-    jit = body_jit(name_of('csr', transpose, event, matrix))
+def csr_body(transpose, event, matrix, regular=False):
+    """CSR: row ``i`` holds ``indices[indptr[i]:indptr[i + 1]]``.
+
+    ``regular=True`` serves layouts whose rows all hold ``c`` entries (the
+    fixed-degree formats): ``indptr`` is then ``[c, m]`` and row ``i`` holds
+    ``indices[i * c:(i + 1) * c]``, with no row pointers to read.
+    """
+    jit = body_jit(name_of('csr', transpose, event, matrix, regular))
     if transpose and not matrix:  # out[j] += w * b[i]: visit the rows of active spikes only
         @jit
         def body(w, indices, indptr, b, out):
@@ -35,7 +41,9 @@ def csr_body(transpose, event, matrix):
             out[:] = 0
             for i in range(b.shape[0]):
                 if b[i] != 0:
-                    for k in range(indptr[i], indptr[i + 1]):
+                    start = i * indptr[0] if regular else indptr[i]
+                    stop = start + indptr[0] if regular else indptr[i + 1]
+                    for k in range(start, stop):
                         j = indices[k]
                         if j < 0 or j >= n:
                             return 1
@@ -50,7 +58,9 @@ def csr_body(transpose, event, matrix):
                 out[r, :] = 0
                 for i in range(b.shape[1]):
                     if b[r, i] != 0:
-                        for k in range(indptr[i], indptr[i + 1]):
+                        start = i * indptr[0] if regular else indptr[i]
+                        stop = start + indptr[0] if regular else indptr[i + 1]
+                        for k in range(start, stop):
                             j = indices[k]
                             if j < 0 or j >= n:
                                 return 1
@@ -64,7 +74,9 @@ def csr_body(transpose, event, matrix):
             for i in range(out.shape[0]):
                 out[i] = 0
                 acc = out[i]
-                for k in range(indptr[i], indptr[i + 1]):
+                start = i * indptr[0] if regular else indptr[i]
+                stop = start + indptr[0] if regular else indptr[i + 1]
+                for k in range(start, stop):
                     j = indices[k]
                     if j < 0 or j >= n:
                         return 1
@@ -82,7 +94,9 @@ def csr_body(transpose, event, matrix):
             n = b.shape[0]
             for i in range(out.shape[0]):
                 out[i, :] = 0
-                for k in range(indptr[i], indptr[i + 1]):
+                start = i * indptr[0] if regular else indptr[i]
+                stop = start + indptr[0] if regular else indptr[i + 1]
+                for k in range(start, stop):
                     j = indices[k]
                     if j < 0 or j >= n:
                         return 1
@@ -196,20 +210,26 @@ def dense_body(transpose, event, matrix):
     return body
 
 
-def csr_indexed_body(batch):
-    """CSR with indexed events on the left: only the stored active rows are visited."""
-    jit = body_jit(name_of('csr_indexed', batch))
+def csr_indexed_body(batch, regular=False):
+    """CSR with indexed events on the left: only the stored active rows are visited.
+
+    ``regular`` as in :func:`csr_body`.
+    """
+    jit = body_jit(name_of('csr_indexed', batch, regular))
     if not batch:
         @jit
         def body(w, indices, indptr, ev, count, out):
             step = 1 if w.shape[0] > 1 else 0
-            m, n = indptr.shape[0] - 1, out.shape[0]
+            m = indptr[1] if regular else indptr.shape[0] - 1
+            n = out.shape[0]
             out[:] = 0
             for t in range(min(count[0], ev.shape[0])):
                 i = ev[t]
                 if i < 0 or i >= m:
                     return 1
-                for k in range(indptr[i], indptr[i + 1]):
+                start = i * indptr[0] if regular else indptr[i]
+                stop = start + indptr[0] if regular else indptr[i + 1]
+                for k in range(start, stop):
                     j = indices[k]
                     if j < 0 or j >= n:
                         return 1
@@ -219,14 +239,17 @@ def csr_indexed_body(batch):
         @jit
         def body(w, indices, indptr, ev, count, out):
             step = 1 if w.shape[0] > 1 else 0
-            m, n = indptr.shape[0] - 1, out.shape[1]
+            m = indptr[1] if regular else indptr.shape[0] - 1
+            n = out.shape[1]
             out[:, :] = 0
             for r in range(ev.shape[0]):
                 for t in range(min(count[r], ev.shape[1])):
                     i = ev[r, t]
                     if i < 0 or i >= m:
                         return 1
-                    for k in range(indptr[i], indptr[i + 1]):
+                    start = i * indptr[0] if regular else indptr[i]
+                    stop = start + indptr[0] if regular else indptr[i + 1]
+                    for k in range(start, stop):
                         j = indices[k]
                         if j < 0 or j >= n:
                             return 1
@@ -277,22 +300,28 @@ def _indexed_flags(args, info):
     return (ev.ndim == 2,), ev.shape[:-1] + (info.shape[1],)
 
 
-def _numba_impl(factory, fallback, flags_of, *args, info):
+def _numba_impl(factory, fallback, flags_of, regular, *args, info):
     """The numba implementation of a kernel; other dtypes use ``fallback``."""
     plan = flags_of(args, info) if supports(*(a.dtype for a in args)) else None
     if plan is None:
         return fallback(*args, info=info)
     flags, shape = plan
+    if regular:  # (w, indices (m, c), ...) -> (w, indices.ravel(), [c, m], ...)
+        w, indices, *rest = args
+        pointer = jnp.array(indices.shape[::-1], indices.dtype)
+        args, flags = (w, indices.reshape(-1), pointer, *rest), (*flags, True)
     return ffi_call(factory, flags, list(args), [jax.ShapeDtypeStruct(shape, args[0].dtype)])
 
 
-def register_numba(kernel, factory) -> None:
+def register_numba(kernel, factory, regular: bool = False) -> None:
     """Make ``factory``'s bodies the default CPU implementation of ``kernel``.
 
     Dtypes the bridge cannot carry run the kernel's pure-JAX implementation.
+    ``regular=True``: the kernel's index operand is an ``(m, c)`` array of rows
+    of equal length, run by the CSR bodies' regular variant.
     """
     fallback = kernel.implementation('jax', 'cpu')
     indexed = factory in (csr_indexed_body, dense_indexed_body)
     flags_of = _indexed_flags if indexed else _product_flags
-    kernel.def_impl('numba', 'cpu', partial(_numba_impl, factory, fallback, flags_of),
+    kernel.def_impl('numba', 'cpu', partial(_numba_impl, factory, fallback, flags_of, regular),
                     first=True)
