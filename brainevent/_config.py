@@ -7,10 +7,11 @@ fastest available one).
 """
 
 import contextlib
+import os
 
 import jax
 
-__all__ = ['set_backend', 'get_backend', 'backend', 'default_platform']
+__all__ = ['set_backend', 'get_backend', 'backend', 'default_platform', 'set_cpu_threads']
 
 _DEFAULTS: dict[str, str] = {}
 
@@ -69,3 +70,33 @@ def backend(name: str, platform: str | None = None):
         yield
     finally:
         set_backend(previous, platform)
+
+
+def set_cpu_threads(n: int) -> None:
+    """Run this process on ``n`` CPU cores (its CPU affinity); call before any JAX computation.
+
+    XLA sizes its CPU thread pool from the cores a process may use when JAX
+    starts. A simulation loop under ``lax.scan`` is made of many small kernels
+    per step, and spreading each of them over several cores costs more than it
+    saves (1.5x slower on two cores for a 40000-neuron network): ``brainevent
+    demo`` runs on one core. Linux only (``os.sched_setaffinity``).
+
+    Examples
+    --------
+    >>> import brainevent
+    >>> try:  # JAX has started in this process already (the doctests ran computations)
+    ...     brainevent.config.set_cpu_threads(1)
+    ... except RuntimeError as e:
+    ...     print('too late')
+    too late
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int; received {n!r}")
+    if not hasattr(os, 'sched_setaffinity'):
+        raise RuntimeError("set_cpu_threads needs os.sched_setaffinity (Linux)")
+    from jax._src import xla_bridge
+    if xla_bridge.backends_are_initialized():
+        raise RuntimeError("set_cpu_threads must run before the first JAX computation of the "
+                           "process: XLA's thread pool exists already")
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, cores[:n])

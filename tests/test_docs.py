@@ -69,3 +69,39 @@ def test_public_api_has_examples():
         if '>>>' not in (obj.__doc__ or ''):
             missing.append(name)
     assert not missing, f'public names without a runnable example: {missing}'
+
+
+def test_site_builds_offline(tmp_path):
+    """`mkdocs build --strict` builds the site from docs/ and the docstrings, with no network."""
+    try:
+        import mkdocs  # noqa: F401
+    except ImportError:
+        pytest.skip("mkdocs is not installed; pip install '.[docs]' (or '.[test]') to build the site")
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / 'site'
+    dead = 'http://127.0.0.1:9'  # any download attempt fails instead of reaching the network
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ('no_proxy',)}
+    env.update(HTTP_PROXY=dead, HTTPS_PROXY=dead, ALL_PROXY=dead, http_proxy=dead,
+               https_proxy=dead, all_proxy=dead)
+    run = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--strict', '--site-dir',
+                          str(site)], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, f'mkdocs build --strict failed:\n{run.stdout}\n{run.stderr}'
+
+    for page in DOCS:
+        assert (site / f'{page.stem}.html').is_file(), f'{page.name} is not in the site'
+    api = (site / 'api.html').read_text()
+    public = [name for name in dir(brainevent) if not name.startswith('_')
+              and callable(getattr(brainevent, name))]
+    assert {'FixedPostNumConn', 'update_on_binary_pre', 'CSR', 'JITCScalarR'} <= set(public)
+    missing = [name for name in public if f'id="brainevent.{name}"' not in api]
+    assert not missing, f'docs/api.md does not document {missing}'
+    assert 'id="brainevent.config.set_backend"' in api
+    # the pages load nothing from the network (no CDN scripts, styles or fonts)
+    remote = {m for html in site.glob('*.html')
+              for m in re.findall(r'<(?:script|link|img)[^>]*(?:src|href)="(https?://[^"]+)"',
+                                  html.read_text())}
+    assert not remote, f'the site loads remote resources: {sorted(remote)}'

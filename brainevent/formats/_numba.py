@@ -37,9 +37,16 @@ def csr_body(transpose, event, matrix, regular=False):
         @jit
         def body(w, indices, indptr, b, out):
             step = 1 if w.shape[0] > 1 else 0
-            n = out.shape[0]
+            n, m = out.shape[0], b.shape[0]
             out[:] = 0
-            for i in range(b.shape[0]):
+            # one-byte spikes (bool): test eight neurons at once, silent ones are most
+            words = m // 8 if b.itemsize == 1 else 0
+            packed = b[:words * 8].view(np.uint64) if words else np.zeros(0, np.uint64)
+            i = 0
+            while i < m:
+                if i < words * 8 and packed[i // 8] == 0:
+                    i += 8
+                    continue
                 if b[i] != 0:
                     start = i * indptr[0] if regular else indptr[i]
                     stop = start + indptr[0] if regular else indptr[i + 1]
@@ -48,6 +55,7 @@ def csr_body(transpose, event, matrix, regular=False):
                         if j < 0 or j >= n:
                             return 1
                         out[j] += w[k * step] if event else w[k * step] * b[i]
+                i += 1
             return 0
     elif transpose:  # b: (K, m) -> out: (K, n), batch row by batch row
         @jit

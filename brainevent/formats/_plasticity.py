@@ -389,9 +389,12 @@ def update_dense_on_binary_pre(weight, pre_spike, post_trace, w_min=None, w_max=
 
     Parameters
     ----------
-    weight : array or Quantity, shape ``(num_pre, num_post)``
-    pre_spike : array or BinaryArray, shape ``(num_pre,)``; nonzero is a spike
-    post_trace : array or Quantity (the weight's unit), shape ``(num_post,)``
+    weight : array or Quantity
+        The weights, shape ``(num_pre, num_post)``.
+    pre_spike : array or BinaryArray
+        Presynaptic spikes, shape ``(num_pre,)``; any nonzero value is a spike.
+    post_trace : array or Quantity
+        The postsynaptic trace, shape ``(num_post,)``, in the weights' unit.
     w_min, w_max : scalar or None
         Bounds applied to the updated entries (others are left as they are).
     backend : str, optional
@@ -399,7 +402,8 @@ def update_dense_on_binary_pre(weight, pre_spike, post_trace, w_min=None, w_max=
 
     Returns
     -------
-    The updated weights, same shape, dtype and unit.
+    array or Quantity
+        The updated weights, with the shape, dtype and unit of ``weight``.
 
     Examples
     --------
