@@ -18,7 +18,7 @@ import numba
 import brainevent
 
 __all__ = ['PATTERNS', 'best_time', 'jax_loop', 'steps_for', 'fmt_time', 'ratio', 'table_lines',
-           'machine_line', 'write_section']
+           'targets_lines', 'machine_line', 'write_section', 'finish']
 
 PATTERNS = 4  # spike patterns a timed loop cycles through, so no step can be hoisted
 TITLE = '# Benchmarks'
@@ -69,6 +69,12 @@ def table_lines(header, rows):
     return [line(header), '|' + '---|' * len(header)] + [line(row) for row in rows]
 
 
+def targets_lines(checks):
+    """The targets table: one row per ``(target, holds, measured)``."""
+    return table_lines(['target', 'measured', 'holds'],
+                       [[name, value, 'yes' if ok else 'no'] for name, ok, value in checks])
+
+
 def machine_line(command):
     """The machine, the library versions and the command line that produced a report."""
     return (f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; '
@@ -105,3 +111,14 @@ def write_section(path, name, text):
         new = f'{TITLE}\n\n{block}\n'
     with open(path, 'w', encoding='utf-8') as f:
         f.write(new)
+
+
+def finish(lines, name, write, started=None, shown_from=0):
+    """End a report: the script's run time (when ``started`` is given), print ``lines`` from
+    index ``shown_from``, and with ``write`` replace section ``name`` of that file."""
+    if started is not None:
+        lines += ['', f'Run time of the whole script: {time.perf_counter() - started:.0f} s.']
+    print('', *lines[shown_from:], sep='\n')
+    if write:  # only this script's section; the title and other sections are kept
+        write_section(write, name, '\n'.join(lines))
+        print(f'wrote the {name} section of {write}')

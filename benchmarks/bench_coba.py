@@ -61,7 +61,7 @@ import numpy as np
 
 import brainevent
 
-from _common import fmt_time, machine_line, table_lines, write_section
+from _common import finish, fmt_time, machine_line, table_lines, targets_lines
 
 SEED = 0
 FULL = {'sizes': (4000, 40000), 'duration': 1000.0}
@@ -505,13 +505,8 @@ def main(argv=None):
     if args.quick:
         lines += ['`--quick` runs 0.2 s at N = 4,000 as a smoke test; the targets are set for '
                   'the full run (1 s, N = 4,000 and 40,000).', '']
-    lines += table_lines(['target', 'measured', 'holds'],
-                         [[name, value, 'yes' if ok else 'no'] for name, ok, value in checks])
-    lines += ['', f'Run time of the whole script: {time.perf_counter() - started:.0f} s.']
-    print('', *lines, sep='\n')
-    if args.write:  # only this script's section; the title and other sections are kept
-        write_section(args.write, 'bench_coba', '\n'.join(lines))
-        print(f'wrote the bench_coba section of {args.write}')
+    lines += targets_lines(checks)
+    finish(lines, 'bench_coba', args.write, started)
 
 
 if __name__ == '__main__':

@@ -34,7 +34,7 @@ from jax.experimental import sparse as jsparse
 
 import brainevent
 from _common import (PATTERNS, best_time, fmt_time, jax_loop, machine_line, ratio, steps_for,
-                     table_lines, write_section)
+                     table_lines, targets_lines, write_section)
 
 SIZES = (4000, 20000, 100000)
 DEGREES = (100, 1000)
@@ -256,8 +256,7 @@ def main(argv=None):
                        r5['numba'] <= 6 * r1['numba'], ratio(r5['numba'], r1['numba'])))
     checks.append(('first call in a fresh process with a warm cache <= 1 s',
                    first['warm'] <= 1.0, f'{first["warm"]:.2f} s'))
-    lines += table_lines(['target', 'measured', 'holds'],
-                         [[name, value, 'yes' if ok else 'no'] for name, ok, value in checks])
+    lines += targets_lines(checks)
     print('\n'.join(lines[lines.index('## Per-step overhead inside `lax.scan` (8 x 8 product, '
                                       '2 spikes)'):]))
     if args.write:  # only this script's section; the title and other sections are kept

@@ -70,7 +70,7 @@ import numpy as np
 
 import brainevent
 from _common import (PATTERNS, fmt_time, jax_loop, machine_line, ratio, steps_for,
-                     table_lines, write_section)
+                     table_lines, targets_lines, finish)
 
 SEED = 0
 WEIGHT = 0.5
@@ -792,16 +792,11 @@ def main(argv=None):
     if args.quick:
         lines += ['`--quick` runs small sizes as a smoke test; the targets are set for the '
                   'full sizes.', '']
-    lines += table_lines(['target', 'measured', 'holds'],
-                         [[name, value, 'yes' if ok else 'no'] for name, ok, value in checks])
+    lines += targets_lines(checks)
     if ERRORS:
         lines += ['', '### Failed measurements', '']
         lines += [f'* {what}: `{msg}`' for what, msg in ERRORS]
-    lines += ['', f'Run time of the whole script: {time.perf_counter() - started:.0f} s.']
-    print('', *lines[lines.index('### Targets'):], sep='\n')
-    if args.write:  # only this script's section; the title and other sections are kept
-        write_section(args.write, 'bench_fixed', '\n'.join(lines))
-        print(f'wrote the bench_fixed section of {args.write}')
+    finish(lines, 'bench_fixed', args.write, started, lines.index('### Targets'))
 
 
 if __name__ == '__main__':

@@ -40,7 +40,7 @@ import numpy as np
 
 import brainevent
 from _common import (PATTERNS, fmt_time, jax_loop, machine_line, ratio, steps_for,
-                     table_lines, write_section)
+                     table_lines, targets_lines, finish)
 
 SEED = 42
 WEIGHT = 0.5  # entries are multiples of it, so sums of the scalar product are exact in float32
@@ -374,13 +374,9 @@ def main(argv=None):
     if args.quick:
         lines += ['`--quick` runs smaller sizes as a smoke test; the targets are set for the '
                   'full sizes (n = 1,000,000 for memory, n = 100,000 for speed).', '']
-    lines += table_lines(['target', 'measured', 'holds'],
-                         [[name, value, 'yes' if ok else 'no'] for name, ok, value in checks])
-    lines += ['', f'Run time of the whole script: {time.perf_counter() - started:.0f} s.']
-    print('', *lines[lines.index('### Building the explicit matrix: `m.tocsr()`'):], sep='\n')
-    if args.write:  # only this script's section; the title and other sections are kept
-        write_section(args.write, 'bench_jitc', '\n'.join(lines))
-        print(f'wrote the bench_jitc section of {args.write}')
+    lines += targets_lines(checks)
+    finish(lines, 'bench_jitc', args.write, started,
+           lines.index('### Building the explicit matrix: `m.tocsr()`'))
 
 
 if __name__ == '__main__':

@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import brainevent as be
-from strategies import precision
+from strategies import precision, spikes as drawn_spikes
 
 KINDS = ('dense', 'coo', 'csr', 'csc', 'fixed_post', 'fixed_pre')
 SIDES = ('pre', 'post')
@@ -200,12 +200,7 @@ def spike_array(rng, n, kind):
     if kind == 'graded':  # any nonzero value is a spike
         return np.where(rng.random(n) < 0.4, rng.choice([0.5, -1.0, 2.0, 1e-3], n), 0.0
                         ).astype(np.float32)
-    if kind == 'zeros':
-        return np.zeros(n, np.float32)
-    if kind == 'ones':
-        return np.ones(n, np.float32)
-    s = rng.random(n) < 0.4
-    return s if kind == 'bool' else s.astype(np.float32)
+    return drawn_spikes(rng, n, kind)
 
 
 def data_of(out):

@@ -104,25 +104,21 @@ class COBA:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be in [0, 1]; received {p}")
         n_exc = int(PARAMS['exc_fraction'] * n)
-        object.__setattr__(self, 'n', int(n))
-        object.__setattr__(self, 'n_exc', n_exc)
-        object.__setattr__(self, 'fmt', fmt)
-        object.__setattr__(self, 'w_exc', _connectivity(fmt, n_exc, n, p, 2 * seed))
-        object.__setattr__(self, 'w_inh', _connectivity(fmt, n - n_exc, n, p, 2 * seed + 1))
+        self._set(int(n), n_exc, fmt, _connectivity(fmt, n_exc, n, p, 2 * seed),
+                  _connectivity(fmt, n - n_exc, n, p, 2 * seed + 1))
+
+    def _set(self, n, n_exc, fmt, w_exc, w_inh):
+        self.n, self.n_exc, self.fmt, self.w_exc, self.w_inh = n, n_exc, fmt, w_exc, w_inh
+        return self
 
     def dense(self) -> 'COBA':
         """The same network with dense weight arrays (the dense-JAX reference)."""
         as_dense = (lambda w: w) if self.fmt == 'dense' else (lambda w: jnp.asarray(w.todense()))
-        return self._with(fmt='dense', w_exc=as_dense(self.w_exc), w_inh=as_dense(self.w_inh))
+        return object.__new__(COBA)._set(self.n, self.n_exc, 'dense', as_dense(self.w_exc),
+                                         as_dense(self.w_inh))
 
     def __repr__(self):
         return f"COBA(n={self.n}, n_exc={self.n_exc}, fmt={self.fmt!r})"
-
-    def _with(self, **changes) -> 'COBA':
-        obj = object.__new__(COBA)
-        for field in ('n', 'n_exc', 'fmt', 'w_exc', 'w_inh'):
-            object.__setattr__(obj, field, changes.get(field, getattr(self, field)))
-        return obj
 
     @property
     def synapses(self) -> int:
@@ -138,11 +134,7 @@ class COBA:
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        n, n_exc, fmt = aux
-        obj = object.__new__(cls)
-        for field, value in zip(('n', 'n_exc', 'fmt', 'w_exc', 'w_inh'), (n, n_exc, fmt, *children)):
-            object.__setattr__(obj, field, value)
-        return obj
+        return object.__new__(cls)._set(*aux, *children)
 
 
 @dataclass

@@ -470,8 +470,12 @@ class SparseMatrix(MatmulOperators, u.sparse.SparseMatrix):
         raise TypeError(f"{type(self).__name__} stores no per-synapse weights to update")
 
     # -- products --------------------------------------------------------
+    def _flat_data(self):
+        """The weights as the product kernels read them: ``(nnz,)``, or ``(1,)`` if homogeneous."""
+        return self.data
+
     def _product(self, operand, *, transpose: bool, backend=None):
-        return product(self.data, operand, shape=self.shape, transpose=transpose,
+        return product(self._flat_data(), operand, shape=self.shape, transpose=transpose,
                        call=self._matmul_call, backend=backend or self.backend,
                        indexed_call=self._indexed_call)
 

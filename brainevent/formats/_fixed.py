@@ -39,7 +39,7 @@ from jax import lax
 from .._misc import (as_index_array, check_seed, check_shape, index_dtype, is_concrete,
                      split_unit, type_name, with_unit)
 from ..backends._numba_ffi import numba_available
-from ._base import SparseMatrix, _numeric, product, register_products
+from ._base import SparseMatrix, _numeric, register_products
 from ._coo import COO, check_index_range, convert_arg, eager_only
 from ._csr import CSR
 from ._jitc_random import draw, mix, mul_wide, row_keys
@@ -343,7 +343,7 @@ class _FixedNumConn(SparseMatrix):
         """The shape of the FixedPostNumConn whose arrays these are."""
         return self.shape if self._major == 0 else self.shape[::-1]
 
-    def _flat_data(self):
+    def _flat_data(self):  # the kernels read one weight per entry, row by row
         w, unit = split_unit(self.data)
         return with_unit(w.reshape(-1), unit)
 
@@ -393,7 +393,8 @@ class _FixedNumConn(SparseMatrix):
         rows_word = 'row' if cls._major == 0 else 'column'
         if m == 0 and stored.nnz:
             raise ValueError(f"a matrix of shape {coo.shape} cannot hold entries")
-        counts = jnp.bincount(stored.row, length=m)
+        csr = CSR.fromcoo(stored)  # rows grouped as CSR; equal rows then reshape to (m, c)
+        counts = jnp.diff(csr.indptr)
         c = stored.nnz // m if m else 0
         if is_concrete(counts) and m and np.any(np.asarray(counts) != np.asarray(counts)[0]):
             counts = np.asarray(counts)
@@ -406,12 +407,11 @@ class _FixedNumConn(SparseMatrix):
             raise ValueError(f"{cls.__name__} needs the same number of entries in every "
                              f"{rows_word}; {stored.nnz} entries do not divide among {m} "
                              f"{rows_word}s")
-        order = jnp.argsort(stored.row, stable=True)
-        w, unit = split_unit(stored.data)
-        data = w.reshape(1) if stored.is_homogeneous else w[order].reshape(m, c)
+        w, unit = split_unit(csr.data)
+        data = w if stored.is_homogeneous else w.reshape(m, c)
         if not is_concrete(counts) and jnp.issubdtype(data.dtype, jnp.inexact):
             data = jnp.where(jnp.all(counts == c), data, jnp.nan)
-        indices = stored.col[order].reshape(m, c).astype(index_dtype(m, n, m * c))
+        indices = csr.indices.reshape(m, c)
         post = FixedPostNumConn._make(with_unit(data, unit), indices, shape=(m, n))
         return post if cls._major == 0 else post.transpose()
 
@@ -438,12 +438,6 @@ class _FixedNumConn(SparseMatrix):
                   np.arange(m + 1) * c)
         cls = sp.csr_array if self._major == 0 else sp.csc_array
         return cls(arrays, shape=self.shape)
-
-    # -- products --------------------------------------------------------
-    def _product(self, operand, *, transpose: bool, backend=None):
-        return product(self._flat_data(), operand, shape=self.shape, transpose=transpose,
-                       call=self._matmul_call, backend=backend or self.backend,
-                       indexed_call=self._indexed_call)
 
 
 @jax.tree_util.register_pytree_node_class

@@ -148,23 +148,21 @@ def save_npz(file, matrix: SparseMatrix, compressed: bool = True) -> None:
     if not isinstance(matrix, SparseMatrix):
         raise TypeError(f"save_npz saves a brainevent sparse matrix; received "
                         f"{type_name(matrix)}")
-    w, unit = split_unit(matrix.full_data())
-    arrays = {'format': np.array(matrix.format.encode('ascii')),
-              'shape': np.array(matrix.shape), 'data': np.asarray(w),
-              _HOMOGENEOUS_KEY: np.array(matrix.is_homogeneous)}
     if matrix.format not in FORMATS:
         raise TypeError(f"save_npz saves the formats {sorted(FORMATS)}; a {type(matrix).__name__} "
                         f"stores no entries of its own: save m.tocsr(), or its parameters")
-    if matrix.format == 'coo':
-        arrays.update(row=np.asarray(matrix.row), col=np.asarray(matrix.col))
-    elif matrix.format in ('csr', 'csc'):
-        arrays.update(indices=np.asarray(matrix.indices), indptr=np.asarray(matrix.indptr))
-    else:  # another format (fixed-degree) is written as the CSR of its entries
-        csr = matrix.tocsr()
-        arrays.update(data=np.asarray(split_unit(csr.full_data())[0]),
-                      indices=np.asarray(csr.indices), indptr=np.asarray(csr.indptr),
-                      format=np.array(b'csr'))
+    # another format (fixed-degree) is written as the CSR of its entries, which scipy reads
+    stored = matrix if matrix.format in ('coo', 'csr', 'csc') else matrix.tocsr()
+    w, unit = split_unit(stored.full_data())
+    arrays = {'format': np.array(stored.format.encode('ascii')),
+              'shape': np.array(matrix.shape), 'data': np.asarray(w),
+              _HOMOGENEOUS_KEY: np.array(matrix.is_homogeneous)}
+    if stored is not matrix:
         arrays[_CLASS_KEY] = np.array(matrix.format.encode('ascii'))
+    if stored.format == 'coo':
+        arrays.update(row=np.asarray(stored.row), col=np.asarray(stored.col))
+    else:
+        arrays.update(indices=np.asarray(stored.indices), indptr=np.asarray(stored.indptr))
     if not unit.is_unitless:
         arrays[_UNIT_KEY] = np.array(str(unit))
     (np.savez_compressed if compressed else np.savez)(file, **arrays)

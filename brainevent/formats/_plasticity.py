@@ -152,11 +152,13 @@ def _entry_update_jax(data, ptr, perm, other, spikes, trace, bounds, *, info):
     if nnz == 0:
         return [data.reshape(shape)]
     positions = jnp.arange(nnz, dtype=ptr.dtype)
-    # a search, not a repeat: XLA folds a repeat of constant pointers very slowly
-    pointed = jnp.searchsorted(ptr, positions, side='right') - 1
-    group, reads = {'flat': (ptr, other), 'minor': (other, pointed),
-                    'regular': (positions // (nnz // groups), other)}.get(
-        info.layout, (pointed, other))
+    if info.layout == 'flat':
+        group, reads = ptr, other
+    elif info.layout == 'regular':
+        group, reads = positions // (nnz // groups), other
+    else:  # a search, not a repeat: XLA folds a repeat of constant pointers very slowly
+        pointed = jnp.searchsorted(ptr, positions, side='right') - 1
+        group, reads = (other, pointed) if info.layout == 'minor' else (pointed, other)
     permuted = info.layout == 'permuted'
     current = data[perm] if permuted else data
     updated = jnp.where(spikes[group] != 0, _clip(current + trace[reads], bounds), current)
@@ -332,6 +334,14 @@ def _bounds(w_min, w_max, unit, dtype):
     return jnp.stack(values)
 
 
+def _spikes_and_trace(pre: bool, shape, spikes, trace, unit, dtype):
+    """The validated spikes and trace of an update of a ``shape`` matrix (weights in ``unit``)."""
+    m, n = shape
+    spike_name, trace_name = ('pre_spike', 'post_trace') if pre else ('post_spike', 'pre_trace')
+    return (_spikes(spikes, m if pre else n, spike_name),
+            _trace(trace, n if pre else m, unit, trace_name, dtype))
+
+
 def _float_weights(w, what: str):
     if not jnp.issubdtype(w.dtype, jnp.floating):
         raise TypeError(f"{what} must have a floating dtype to be updated; received {w.dtype}")
@@ -350,10 +360,7 @@ def update_sparse(matrix, pre: bool, spikes, trace, w_min, w_max, backend):
                          f"first: m = m.with_data(m.full_data())")
     w, unit = split_unit(matrix.data)  # in its stored shape: reshaping would cost a copy
     _float_weights(w, f"{name} data")
-    m, n = matrix.shape
-    spike_name, trace_name = ('pre_spike', 'post_trace') if pre else ('post_spike', 'pre_trace')
-    spikes = _spikes(spikes, m if pre else n, spike_name)
-    trace = _trace(trace, n if pre else m, unit, trace_name, w.dtype)
+    spikes, trace = _spikes_and_trace(pre, matrix.shape, spikes, trace, unit, w.dtype)
     group = matrix._grouping(pre)
     perm = group.perm if group.perm is not None else jnp.zeros(0, group.ptr.dtype)
     new, = entry_update.bind(w, group.ptr, perm, group.other, spikes, trace,
@@ -370,10 +377,7 @@ def _update_dense(weight, pre: bool, spikes, trace, w_min, w_max, backend):
         raise ValueError(f"weight must be a 2-D (num_pre, num_post) array; received shape "
                          f"{w.shape}")
     _float_weights(w, 'weight')
-    m, n = w.shape
-    spike_name, trace_name = ('pre_spike', 'post_trace') if pre else ('post_spike', 'pre_trace')
-    spikes = _spikes(spikes, m if pre else n, spike_name)
-    trace = _trace(trace, n if pre else m, unit, trace_name, w.dtype)
+    spikes, trace = _spikes_and_trace(pre, w.shape, spikes, trace, unit, w.dtype)
     new, = dense_update.bind(w, spikes, trace, _bounds(w_min, w_max, unit, w.dtype),
                              axis=0 if pre else 1, backend=backend)
     return with_unit(new, unit)
