@@ -9,6 +9,17 @@ and composes with ``jax.jit``, ``jax.grad``, ``jax.vmap`` and ``lax.scan``.
 __version__ = '0.1.0'
 
 from . import _config as config, backends as backends
+from .backends import XLACustomKernel as XLACustomKernel
+from .backends._native import (CompilationError as CompilationError,
+                               CompiledModule as CompiledModule, clear_cache as clear_cache,
+                               get_cache_dir as get_cache_dir, load_cpp_file as load_cpp_file,
+                               load_cpp_inline as load_cpp_inline,
+                               load_cuda_file as load_cuda_file,
+                               load_cuda_inline as load_cuda_inline,
+                               set_cache_dir as set_cache_dir)
+from .backends._numba_kernel import numba_kernel as numba_kernel
+from .backends._pallas import pallas_kernel as pallas_kernel
+from .backends._warp import warp_kernel as warp_kernel
 from .events import (BinaryArray as BinaryArray, EventArray as EventArray,
                      IndexedBinary1d as IndexedBinary1d, IndexedBinary2d as IndexedBinary2d,
                      concatenate as concatenate, kernels as kernels, matmul as matmul,

@@ -173,6 +173,8 @@ def collect_info() -> dict:
         'jax': {'default_platform': current, 'devices': devices, 'error': device_error},
         'backends': {p: _backend_report(p, kernels) for p in _platforms()},
         'cache': _cache_report(),
+        'operations': [{'name': name, 'backends': {p: kernel.backends(p) for p in _platforms()}}
+                       for name, kernel in sorted(kernels.items())],
         'kernels': {'platform': current, 'rows': [row._asdict() | {'backends': list(row.backends)}
                                                   for row in table]},
         '_table': str(table),
@@ -234,12 +236,20 @@ def format_info(report: dict) -> str:
                  else 'not created yet')
         lines.append(f"  {c['dir']}  ({state}; ${c['env']} moves it)")
 
+    lines += ['', f"Operations ({len(report['operations'])} XLACustomKernel objects; backends "
+                  f"per platform, default first)"]
+    width = max((len(op['name']) for op in report['operations']), default=0)
+    for op in report['operations']:
+        where = '; '.join(f"{p}: {', '.join(names)}" for p, names in op['backends'].items()
+                          if names)
+        lines.append(f"  {op['name']:<{width}}  {where or 'no implementation'}")
+
     lines += ['', f"Products (backends on {report['kernels']['platform']})", report['_table']]
     return '\n'.join(lines)
 
 
 def info(args) -> int:
-    """``brainevent info [--json]``: versions, devices, backends, cache, products."""
+    """``brainevent info [--json]``: versions, devices, backends, cache, operations, products."""
     report = collect_info()
     if getattr(args, 'json', False):
         text = json.dumps({k: v for k, v in report.items() if not k.startswith('_')}, indent=2)

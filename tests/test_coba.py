@@ -126,3 +126,37 @@ def test_backend_choice_is_used():
     b = coba.simulate(net, 30.0, backend='numba', record=True) \
         if 'numba' in be.backends.all_kernels()['csr_matmul'].backends('cpu') else a
     np.testing.assert_array_equal(a.spikes, b.spikes)
+
+
+def test_neuron_kernel_backends_agree():
+    """The numba neuron update (in place) against the pure-JAX reference with units, one step."""
+    import jax
+    import jax.numpy as jnp
+    rng = np.random.default_rng(0)
+    n = 5000
+    state = (rng.uniform(-75.0, -45.0, n).astype(np.float32),      # V, some above threshold
+             rng.uniform(0.0, 2.0, n).astype(np.float32),          # g_e
+             rng.uniform(0.0, 5.0, n).astype(np.float32),          # g_i
+             rng.integers(-3, 50, n).astype(np.int32),             # refractory steps left
+             rng.integers(0, 9, n).astype(np.int32),               # counts
+             rng.integers(0, 3, n).astype(np.float32),             # arriving excitatory spikes
+             rng.integers(0, 2, n).astype(np.float32))             # arriving inhibitory spikes
+    outs = [jax.ShapeDtypeStruct((n,), t) for t in
+            (jnp.float32, jnp.float32, jnp.float32, jnp.int32, jnp.int32, jnp.bool_)]
+    backends = coba.neurons.backends('cpu')
+    assert backends[-1] == 'jax'
+    ref = [np.asarray(x) for x in coba.neurons(*state, outs=outs, dt=0.1, backend='jax')]
+    v = np.asarray(state[0])
+    fired = ref[5]
+    assert 0 < fired.sum() < n and not fired[state[3] > 0].any()  # refractory neurons are silent
+    assert (ref[0][fired] == -60.0).all() and (ref[3][fired] == 50).all()
+    np.testing.assert_array_equal(ref[4], state[4] + fired)
+    np.testing.assert_allclose(ref[1], state[1] * 0.98 + 0.6 * state[5], rtol=1e-6)
+    for backend in backends[:-1]:
+        got = [np.asarray(x) for x in coba.neurons(*state, outs=outs, dt=0.1, backend=backend)]
+        np.testing.assert_allclose(got[0], ref[0], rtol=0, atol=1e-4)
+        np.testing.assert_allclose(got[1], ref[1], rtol=1e-6)
+        np.testing.assert_allclose(got[2], ref[2], rtol=1e-6)
+        for a, b in zip(got[3:], ref[3:]):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.asarray(state[0]), v)  # inputs are left as they were

@@ -31,12 +31,39 @@ def test_every_code_block_is_executed(page):
     assert all(lang == 'python' for lang in openers), f'{page.name} has non-python blocks'
 
 
+# A line `<!-- requires: gpu -->` (or `nvcc`) right before a fence: the block runs only
+# where JAX's default backend is a GPU (or nvcc is installed); the others run regardless.
+REQUIRES = re.compile(r'<!--\s*requires:\s*(\w+)\s*-->\s*\Z')
+
+
+def _unmet(requirement):
+    """Why a block marked `requires: <requirement>` cannot run here, or None."""
+    import shutil
+
+    import jax
+    if requirement == 'gpu':
+        backend = jax.default_backend()
+        return None if backend in ('gpu', 'cuda', 'rocm') else f'needs a GPU (backend: {backend})'
+    if requirement == 'nvcc':
+        return None if shutil.which('nvcc') else 'needs nvcc (the CUDA toolkit)'
+    raise ValueError(f'unknown docs requirement {requirement!r}')
+
+
 @pytest.mark.parametrize('page', DOCS, ids=[p.name for p in DOCS])
 def test_docs_page_runs(page, capsys):
     namespace = {'__name__': f'docs_{page.stem}'}
-    for i, block in enumerate(FENCE.findall(page.read_text())):
-        code = compile(textwrap.dedent(block), f'{page.name}[block {i}]', 'exec')
+    text = page.read_text()
+    skipped = []
+    for i, match in enumerate(FENCE.finditer(text)):
+        marker = REQUIRES.search(text[:match.start()])
+        reason = marker and _unmet(marker.group(1))
+        if reason:
+            skipped.append(f'block {i} {reason}')
+            continue
+        code = compile(textwrap.dedent(match.group(1)), f'{page.name}[block {i}]', 'exec')
         exec(code, namespace)
+    if skipped:
+        pytest.skip(f'{page.name}: the other blocks ran; skipped {"; ".join(skipped)}')
 
 
 def test_readme_example_runs():

@@ -27,7 +27,7 @@ import numpy as np
 
 from ._numba_intrinsics import FRAME_LAYOUT
 
-__all__ = ['numba_available', 'ffi_call', 'cache_dir', 'set_cache_dir', 'ERRORS', 'supports',
+__all__ = ['numba_available', 'ffi_call', 'register', 'register_body', 'signature', 'cache_dir', 'set_cache_dir', 'ERRORS', 'supports',
            'body_jit', 'name_of']
 
 try:
@@ -76,12 +76,10 @@ import numpy as np
 import numba
 from numba import carray, types
 from brainevent.backends._numba_intrinsics import addr_to_ptr, ffi_error, ffi_handshake
-from {module} import {factory}
-
-body = {factory}(*{flags!r})
+{header}
 {messages}
 
-@numba.cfunc(types.intp(types.intp), nopython=True, cache=True)
+@numba.cfunc(types.intp(types.intp), nopython=True, cache={cache})
 def bridge(frame):
     f = carray(addr_to_ptr(frame, np.int64), 16)
     if f[{w_ext}] != 0 and ffi_handshake(f[{w_ext}]):
@@ -115,7 +113,8 @@ _WORDS = {name: FRAME_LAYOUT[key] // 8 for name, key in {
     'w_dims': ('XLA_FFI_Buffer', 'dims')}.items()}
 
 
-def _signature(avals):
+def signature(avals):
+    """``((dtype, rank), ...)`` of arrays or avals: what a bridge is specialised on."""
     return tuple((np.dtype(a.dtype), len(a.shape)) for a in avals)
 
 
@@ -123,7 +122,8 @@ def _view_dtype(dtype: np.dtype) -> str:
     return 'uint8' if dtype == np.bool_ else dtype.name  # PRED is one byte
 
 
-def _source(target, module, factory, flags, ins, outs) -> str:
+def _source(target, header, cache, ins, outs) -> str:
+    """The bridge's source; ``header`` defines ``body`` (empty: ``body`` is injected)."""
     decode, names = [], []
     for i, (dtype, rank) in enumerate(ins + outs):
         if rank == 0:
@@ -138,8 +138,7 @@ def _source(target, module, factory, flags, ins, outs) -> str:
     dispatch = '\n'.join(f'    if status == {code}:\n'
                          f'        return ffi_error(f[{_WORDS["w_api"]}], MESSAGE_{code}.ctypes.data)'
                          for code in ERRORS)
-    return _TEMPLATE.format(target=target, module=module, factory=factory, flags=tuple(flags),
-                            messages=messages, n_in=len(ins), n_in_1=max(len(ins), 1),
+    return _TEMPLATE.format(target=target, header=header, cache=cache, messages=messages, n_in=len(ins), n_in_1=max(len(ins), 1),
                             n_out=len(outs), decode=''.join(decode), names=', '.join(names),
                             dispatch=dispatch, **_WORDS)
 
@@ -159,14 +158,18 @@ def _factory_digest(factory) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _register(factory, flags, ins, outs) -> str:
+def _register(factory, flags, ins, outs, source_text: str = '') -> str:
+    """Register the bridge of ``factory(*flags)``; ``source_text``: more code it depends on."""
     key = repr((factory.__module__, factory.__qualname__, tuple(flags), ins, outs))
-    digest = hashlib.sha256((key + _factory_digest(factory)).encode()).hexdigest()[:20]
+    digest = hashlib.sha256((key + _factory_digest(factory) + source_text).encode()
+                            ).hexdigest()[:20]
     target = f'brainevent.numba.{factory.__name__}.{digest}'
     with _LOCK:
         if target in _REGISTERED:
             return target
-        source = _source(target, factory.__module__, factory.__qualname__, flags, ins, outs)
+        header = (f'from {factory.__module__} import {factory.__qualname__}\n\n'
+                  f'body = {factory.__qualname__}(*{tuple(flags)!r})')
+        source = _source(target, header, True, ins, outs)
         folder = cache_dir() / 'numba'
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f'bridge_{factory.__name__}_{digest}.py'
@@ -185,6 +188,40 @@ def _register(factory, flags, ins, outs) -> str:
         return target
 
 
+_IN_MEMORY: dict[tuple, str] = {}  # (id(body), ins, outs) -> target
+
+
+def register_body(body, label: str, ins, outs) -> str:
+    """Register a bridge to the jitted ``body`` in this process only; returns the target.
+
+    For bodies that cannot be imported by name (a user's kernels: closures,
+    functions of ``__main__``): the bridge is compiled in memory, not cached
+    on disk. ``body`` must stay alive (the caller keeps it).
+    """
+    key = (id(body), ins, outs)
+    with _LOCK:
+        if key in _IN_MEMORY:
+            return _IN_MEMORY[key]
+        target = f'brainevent.numba_kernel.{label}.{len(_IN_MEMORY)}'
+        namespace = {'body': body}
+        exec(compile(_source(target, '', False, ins, outs), f'<bridge {target}>', 'exec'),
+             namespace)
+        jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(namespace['bridge'].address),
+                                    platform='cpu')
+        _REGISTERED[target] = (body, namespace)
+        _IN_MEMORY[key] = target
+        return target
+
+
+def register(factory, flags, ins, outs, source_text: str = '') -> str:
+    """The FFI target of the disk-cached bridge to ``factory(*flags)`` for the signatures.
+
+    ``source_text`` is hashed into the cache key (the source of code the body
+    calls besides the factory's module, so that editing it recompiles).
+    """
+    return _register(factory, tuple(flags), ins, outs, source_text)
+
+
 def ffi_call(factory, flags, args, out_avals, aliases=None):
     """Call ``factory(*flags)`` (a numba body) on ``args``; returns the list of outputs.
 
@@ -194,8 +231,8 @@ def ffi_call(factory, flags, args, out_avals, aliases=None):
     the input's values there and changes only what it writes (XLA copies the
     input first where it is still needed).
     """
-    ins = _signature(args)
-    outs = _signature(out_avals)
+    ins = signature(args)
+    outs = signature(out_avals)
     target = _register(factory, tuple(flags), ins, outs)
     result_types = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in out_avals]
     return jax.ffi.ffi_call(target, result_types, vmap_method='sequential',

@@ -24,7 +24,7 @@ class MatmulEntry(NamedTuple):
     left: type
     right: type
     function: Callable
-    kernel: object  # the Kernel doing the work, or None
+    kernel: object  # the XLACustomKernel doing the work, or None
 
 
 _TABLE: dict[tuple[type, type], MatmulEntry] = {}

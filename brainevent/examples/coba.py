@@ -2,7 +2,11 @@
 
 Vogels & Abbott (2005), benchmark 1 of Brette et al. (2007), simulated with
 event-driven products under ``lax.scan``. Copy this file to start a model of
-your own: the network is two connectivity matrices and one ``step`` function.
+your own: the network is two connectivity matrices, a neuron update and one
+``step`` function. The neuron update is an :class:`brainevent.XLACustomKernel`
+with two implementations: the reference in JAX, written with brainunit units,
+and a numba loop that updates the state in place (the default on the CPU, four
+times faster at N = 40000; ``simulate(..., backend='jax')`` runs the reference).
 
 The model, with ``V`` in mV and conductances relative to the leak (dimensionless)::
 
@@ -160,51 +164,102 @@ def _ms(x):
     return float(u.Quantity(x).to_decimal(u.ms))
 
 
+# -- the neurons: one kernel per step, the reference in JAX with units, a numba twin --
+#
+# The state arrays are plain float32 numbers: V in mV, conductances relative to
+# the leak. ``in_e`` / ``in_i`` are the inputs the previous step's spikes sent
+# (``spikes @ W``, spike counts per neuron); they arrive at the start of a step.
+
+def _neurons_jax(v, g_e, g_i, refractory, counts, in_e, in_i, *, dt):
+    """One Euler step of every neuron, written with units (the reference)."""
+    P = PARAMS
+    g_e = g_e * (1.0 - dt / _ms(P['tau_e'])) + P['w_e'] * in_e  # decay, then the arrivals
+    g_i = g_i * (1.0 - dt / _ms(P['tau_i'])) + P['w_i'] * in_i
+    v = v * u.mV
+    dv = (P['v_rest'] - v + g_e * (P['e_exc'] - v) + g_i * (P['e_inh'] - v)
+          + P['drive']) / P['tau_m'] * (dt * u.ms)
+    v = u.math.where(refractory > 0, P['v_reset'], v + dv)
+    spikes = v >= P['v_th']
+    v = u.math.where(spikes, P['v_reset'], v)
+    refractory = jnp.where(spikes, int(round(_ms(P['refractory']) / dt)), refractory - 1)
+    return [v.to_decimal(u.mV), g_e, g_i, refractory, counts + spikes, spikes]
+
+
+# The same step as a numba kernel that updates the state in place (outputs
+# 0-4 share the buffers of inputs 0-4): XLA then keeps the state where it is
+# from step to step instead of writing five new arrays (4x faster at N = 40000).
+_V_REST, _V_RESET, _V_TH = _mv(PARAMS['v_rest']), _mv(PARAMS['v_reset']), _mv(PARAMS['v_th'])
+_E_EXC, _E_INH, _DRIVE = _mv(PARAMS['e_exc']), _mv(PARAMS['e_inh']), _mv(PARAMS['drive'])
+_TAU_M, _TAU_E, _TAU_I = _ms(PARAMS['tau_m']), _ms(PARAMS['tau_e']), _ms(PARAMS['tau_i'])
+_REFRACTORY, _W_E, _W_I = _ms(PARAMS['refractory']), PARAMS['w_e'], PARAMS['w_i']
+
+
+def _neurons_numba_body(v0, g_e0, g_i0, refractory0, counts0, in_e, in_i,
+                        v, g_e, g_i, refractory, counts, spikes, dt):
+    f32 = np.float32  # float32 constants keep the arithmetic in float32, like the reference
+    decay_e, decay_i = f32(1.0 - dt / _TAU_E), f32(1.0 - dt / _TAU_I)
+    w_e, w_i, h = f32(_W_E), f32(_W_I), f32(dt / _TAU_M)
+    rest_and_drive, reset, v_th = f32(_V_REST + _DRIVE), f32(_V_RESET), f32(_V_TH)
+    e_exc, e_inh = f32(_E_EXC), f32(_E_INH)
+    ref_steps = round(_REFRACTORY / dt)
+    for k in range(v.size):
+        ge = g_e[k] * decay_e + w_e * in_e[k]
+        gi = g_i[k] * decay_i + w_i * in_i[k]
+        g_e[k] = ge
+        g_i[k] = gi
+        x, r = v[k], refractory[k]
+        x = reset if r > 0 else x + (rest_and_drive - x + ge * (e_exc - x) + gi * (e_inh - x)) * h
+        fired = x >= v_th
+        spikes[k] = fired
+        v[k] = reset if fired else x
+        refractory[k] = ref_steps if fired else r - 1
+        counts[k] += fired
+
+
+neurons = brainevent.XLACustomKernel('coba_neurons')
+neurons.def_kernel('jax', ('cpu', 'gpu', 'tpu'), _neurons_jax)
+try:
+    neurons.def_kernel(kernel=brainevent.numba_kernel(
+        _neurons_numba_body, input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3, 4: 4}))
+except ImportError:  # pragma: no cover - numba is a dependency on CPU
+    pass
+
+
 def _step_fn(net: COBA, dt: float, record, population: bool = False):
     """One Euler step of ``net`` (its matrices may be traced): ``(state, _) -> (state, out)``.
 
-    State: ``V`` (mV, a brainunit quantity), the conductances ``g_e`` and ``g_i``
-    this step integrates with, the remaining refractory steps and the spike
-    counts. A step integrates ``V``, finds the spikes, then decays the
-    conductances and adds the input those spikes send for the next step.
+    State: ``V`` (mV), the conductances, the remaining refractory steps, the
+    spike counts and the inputs the last step's spikes sent. A step lets those
+    inputs arrive, integrates the neurons, finds the spikes, and sends them
+    through the connectivity (event-driven: only the rows of the neurons that
+    spiked are read).
     """
-    P = PARAMS
-    dt_q = dt * u.ms
-    decay_e = 1.0 - dt / _ms(P['tau_e'])
-    decay_i = 1.0 - dt / _ms(P['tau_i'])
-    ref_steps = int(round(_ms(P['refractory']) / dt))
     n_exc = net.n_exc
+    state_types = [jax.ShapeDtypeStruct((net.n,), t) for t in
+                   (jnp.float32, jnp.float32, jnp.float32, jnp.int32, jnp.int32, jnp.bool_)]
 
     if net.fmt == 'dense':  # the dense-JAX reference: ordinary matrix-vector products
         def arriving(spikes, w):
             return spikes.astype(w.dtype) @ w
-    else:  # event-driven: only the rows of the neurons that spiked are read
+    else:
         def arriving(spikes, w):
             return brainevent.BinaryArray(spikes) @ w
 
     def step(state, _):
-        v, g_e, g_i, refractory, counts = state
-        dv = (P['v_rest'] - v + g_e * (P['e_exc'] - v) + g_i * (P['e_inh'] - v)
-              + P['drive']) / P['tau_m'] * dt_q
-        v = u.math.where(refractory > 0, P['v_reset'], v + dv)
-        spikes = v >= P['v_th']
-        v = u.math.where(spikes, P['v_reset'], v)
-        refractory = jnp.where(spikes, ref_steps, refractory - 1)
-        counts = counts + spikes
-        # the conductances the next step uses: decay, plus this step's spikes arriving
-        g_e = g_e * decay_e + P['w_e'] * arriving(spikes[:n_exc], net.w_exc)
-        g_i = g_i * decay_i + P['w_i'] * arriving(spikes[n_exc:], net.w_inh)
+        *neuron_state, spikes = neurons(*state, outs=state_types, dt=dt)
+        inputs = arriving(spikes[:n_exc], net.w_exc), arriving(spikes[n_exc:], net.w_inh)
         out = (jnp.sum(spikes, dtype=jnp.int32) if population else None, spikes[record])
-        return (v, g_e, g_i, refractory, counts), out
+        return (*neuron_state, *inputs), out
     return step
 
 
 def _initial_state(net: COBA, seed: int, dtype):
     key = jax.random.key(seed)
-    v = (_mv(PARAMS['v_init_mean']) + _mv(PARAMS['v_init_std'])
-         * jax.random.normal(key, (net.n,), dtype)) * u.mV
+    v = _mv(PARAMS['v_init_mean']) + _mv(PARAMS['v_init_std']) * jax.random.normal(
+        key, (net.n,), dtype)
     zeros = jnp.zeros(net.n, dtype)
-    return v, zeros, zeros, jnp.zeros(net.n, jnp.int32), jnp.zeros(net.n, jnp.int32)
+    zero_counts = jnp.zeros(net.n, jnp.int32)
+    return v, zeros, zeros, zero_counts, zero_counts, zeros, zeros
 
 
 def simulate(net: COBA, duration=1000.0, *, dt: float = 0.1, seed: int = 0,
@@ -223,7 +278,8 @@ def simulate(net: COBA, duration=1000.0, *, dt: float = 0.1, seed: int = 0,
     seed : int
         Seed of the initial membrane potentials.
     backend : str, optional
-        Backend of the event-driven products (default: the fastest available).
+        Backend of the neuron update and the event-driven products (default: the
+        fastest available; 'jax' runs the pure-JAX reference of both).
     record : bool, int or sequence of int
         Keep the spike raster: ``True`` for every neuron, ``k`` for the first ``k``,
         or the neurons at the given indices (in that order).
@@ -278,7 +334,7 @@ def simulate(net: COBA, duration=1000.0, *, dt: float = 0.1, seed: int = 0,
             done += length
             if progress is not None:
                 progress(done, steps)
-    counts = np.asarray(state[-1])
+    counts = np.asarray(state[4])
     seconds = steps * dt / 1000.0
     return Result(
         rate_exc=float(counts[:net.n_exc].sum()) / max(net.n_exc, 1) / seconds,

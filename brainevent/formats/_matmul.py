@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax.interpreters import ad
 
-from ..backends import Kernel
+from ..backends import XLACustomKernel
 
 __all__ = ['MatmulInfo', 'matmul_kernel', 'event_values', 'PLATFORMS']
 
@@ -115,14 +115,14 @@ def _batch(kernel, args, dims, *, info, backend):
     return [out.reshape(nb, k, out.shape[-1])], [0]
 
 
-def matmul_kernel(name: str, jax_impl: Callable, weight_ct: Callable) -> Kernel:
+def matmul_kernel(name: str, jax_impl: Callable, weight_ct: Callable) -> XLACustomKernel:
     """Declare a product kernel with the shared rules and its pure-JAX implementation.
 
     ``jax_impl(w, *idx, b, info) -> [out]`` is the reference on every platform;
     ``weight_ct(ct, *idx, b, info, w_shape)`` is the cotangent of the weights.
     """
-    kernel = Kernel(name, _abstract_eval)
-    kernel.def_impl('jax', PLATFORMS, jax_impl)
+    kernel = XLACustomKernel(name, _abstract_eval)
+    kernel.def_kernel('jax', PLATFORMS, jax_impl)
     kernel.def_jvp_rule(partial(_jvp, kernel))
     kernel.def_transpose_rule(partial(_transpose, kernel, weight_ct))
     kernel.def_batching_rule(partial(_batch, kernel))
@@ -160,7 +160,7 @@ def coordinate_weight_ct(coords: Callable, ct, *args, info: MatmulInfo, w_shape)
     return g if g.shape == tuple(w_shape) else jnp.sum(g).reshape(w_shape)
 
 
-def coordinate_kernel(name: str, coords: Callable) -> Kernel:
+def coordinate_kernel(name: str, coords: Callable) -> XLACustomKernel:
     """A product kernel for a layout described by ``coords(*index_arrays, shape) -> (row, col)``."""
     return matmul_kernel(name, partial(coordinate_impl, coords),
                          partial(coordinate_weight_ct, coords))
@@ -223,14 +223,14 @@ def _indexed_batch(kernel, args, dims, *, info, backend):
     return [out.reshape((nb,) + ev_indices.shape[1:-1] + (info.shape[1],))], [0]
 
 
-def indexed_kernel(name: str, jax_impl: Callable, weight_ct: Callable) -> Kernel:
+def indexed_kernel(name: str, jax_impl: Callable, weight_ct: Callable) -> XLACustomKernel:
     """Declare an indexed-events kernel with the shared rules and its pure-JAX implementation.
 
     ``weight_ct`` is the cotangent function of the layout's product kernel; it is
     called with the event mask in place of ``B``.
     """
-    kernel = Kernel(name, _indexed_abstract_eval)
-    kernel.def_impl('jax', PLATFORMS, jax_impl)
+    kernel = XLACustomKernel(name, _indexed_abstract_eval)
+    kernel.def_kernel('jax', PLATFORMS, jax_impl)
     kernel.def_jvp_rule(partial(_indexed_jvp, kernel))
     kernel.def_transpose_rule(partial(_indexed_transpose, weight_ct))
     kernel.def_batching_rule(partial(_indexed_batch, kernel))

@@ -331,5 +331,4 @@ def register_numba(kernel, factory, regular: bool = False) -> None:
     fallback = kernel.implementation('jax', 'cpu')
     indexed = factory in (csr_indexed_body, dense_indexed_body)
     flags_of = _indexed_flags if indexed else _product_flags
-    kernel.def_impl('numba', 'cpu', partial(_numba_impl, factory, fallback, flags_of, regular),
-                    first=True)
+    kernel.def_kernel('numba', 'cpu', partial(_numba_impl, factory, fallback, flags_of, regular))

@@ -40,7 +40,7 @@ import numpy as np
 from jax.interpreters import ad
 
 from .._misc import as_numeric, is_concrete, split_unit, type_name, with_unit
-from ..backends import Kernel
+from ..backends import XLACustomKernel
 from ..backends._numba_ffi import body_jit, ffi_call, name_of, numba_available, supports
 from ..events._binary import BinaryArray
 from ..events._indexed import IndexedBinary1d
@@ -165,8 +165,8 @@ def _entry_update_jax(data, ptr, perm, other, spikes, trace, bounds, *, info):
     return [(data.at[perm].set(updated) if permuted else updated).reshape(shape)]
 
 
-entry_update = Kernel('entry_update', _same_as_data)
-entry_update.def_impl('jax', PLATFORMS, _entry_update_jax)
+entry_update = XLACustomKernel('entry_update', _same_as_data)
+entry_update.def_kernel('jax', PLATFORMS, _entry_update_jax)
 
 
 def _dense_update_jax(weight, spikes, trace, bounds, *, axis):
@@ -177,8 +177,8 @@ def _dense_update_jax(weight, spikes, trace, bounds, *, axis):
     return [jnp.where((spikes != 0)[None, :], new, weight)]
 
 
-dense_update = Kernel('dense_update', _same_as_data)
-dense_update.def_impl('jax', PLATFORMS, _dense_update_jax)
+dense_update = XLACustomKernel('dense_update', _same_as_data)
+dense_update.def_kernel('jax', PLATFORMS, _dense_update_jax)
 
 
 def _reference_jvp(kernel, impl, positions):
@@ -274,11 +274,11 @@ def _numba_update(factory, flags_of, fallback, *args, **params):
 
 
 if numba_available:
-    entry_update.def_impl('numba', 'cpu', partial(
+    entry_update.def_kernel('numba', 'cpu', partial(
         _numba_update, entry_update_body, lambda info: (info.layout,),
-        _entry_update_jax), first=True)
-    dense_update.def_impl('numba', 'cpu', partial(
-        _numba_update, dense_update_body, lambda axis: (axis,), _dense_update_jax), first=True)
+        _entry_update_jax))
+    dense_update.def_kernel('numba', 'cpu', partial(
+        _numba_update, dense_update_body, lambda axis: (axis,), _dense_update_jax))
 
 
 # ---------------------------------------------------------------------------
