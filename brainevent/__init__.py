@@ -42,3 +42,4 @@ from .formats import (COO as COO, CSC as CSC, CSR as CSR, FixedPostNumConn as Fi
                       update_dense_on_binary_pre as update_dense_on_binary_pre,
                       update_on_binary_post as update_on_binary_post,
                       update_on_binary_pre as update_on_binary_pre)
+from . import nn as nn

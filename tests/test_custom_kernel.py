@@ -40,7 +40,7 @@ def stats_body(x, total, shifted, shift=0):
 
 
 def scale_kernel(with_rules=True):
-    """y = alpha * x on numba and jax, linear in x: a JVP and a transpose rule make it differentiable."""
+    """y = alpha * x on numba and jax; a JVP and a transpose rule make it differentiable."""
     k = fresh('scale')
     k.def_kernel(kernel=scale_body)
     k.def_kernel('jax', ('cpu', 'gpu', 'tpu'), lambda x, *, alpha=1.0: x * alpha)
@@ -148,7 +148,8 @@ def test_parallel_loops():
             out[i] = 2 * x[i]
 
     x = jnp.arange(10000, dtype=jnp.int32)
-    np.testing.assert_array_equal(jax.jit(lambda v: double(v, outs=sds(v)))(x), 2 * np.arange(10000))
+    np.testing.assert_array_equal(jax.jit(lambda v: double(v, outs=sds(v)))(x),
+                                  2 * np.arange(10000))
 
 
 def test_in_place_outputs_leave_the_inputs_intact():

@@ -115,7 +115,8 @@ def _check_params(name: str, params: dict) -> None:
         except TypeError:
             raise TypeError(f"kernel {name!r}: static parameter {key}={value!r} must be hashable "
                             f"(an int, float, bool, str or tuple); received "
-                            f"{type(value).__name__}. Pass arrays as positional operands.") from None
+                            f"{type(value).__name__}. Pass arrays as positional operands."
+                            ) from None
 
 
 class XLACustomKernel:

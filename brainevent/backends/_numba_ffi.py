@@ -27,8 +27,8 @@ import numpy as np
 
 from ._numba_intrinsics import FRAME_LAYOUT
 
-__all__ = ['numba_available', 'ffi_call', 'register', 'register_body', 'signature', 'cache_dir', 'set_cache_dir', 'ERRORS', 'supports',
-           'body_jit', 'name_of']
+__all__ = ['numba_available', 'ffi_call', 'register', 'register_body', 'signature', 'cache_dir',
+           'set_cache_dir', 'ERRORS', 'supports', 'body_jit', 'name_of']
 
 try:
     import numba  # noqa: F401
@@ -138,7 +138,8 @@ def _source(target, header, cache, ins, outs) -> str:
     dispatch = '\n'.join(f'    if status == {code}:\n'
                          f'        return ffi_error(f[{_WORDS["w_api"]}], MESSAGE_{code}.ctypes.data)'
                          for code in ERRORS)
-    return _TEMPLATE.format(target=target, header=header, cache=cache, messages=messages, n_in=len(ins), n_in_1=max(len(ins), 1),
+    return _TEMPLATE.format(target=target, header=header, cache=cache, messages=messages,
+                            n_in=len(ins), n_in_1=max(len(ins), 1),
                             n_out=len(outs), decode=''.join(decode), names=', '.join(names),
                             dispatch=dispatch, **_WORDS)
 
@@ -158,8 +159,12 @@ def _factory_digest(factory) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _register(factory, flags, ins, outs, source_text: str = '') -> str:
-    """Register the bridge of ``factory(*flags)``; ``source_text``: more code it depends on."""
+def register(factory, flags, ins, outs, source_text: str = '') -> str:
+    """The FFI target of the disk-cached bridge to ``factory(*flags)`` for the signatures.
+
+    ``source_text`` is hashed into the cache key (the source of code the body
+    calls besides the factory's module, so that editing it recompiles).
+    """
     key = repr((factory.__module__, factory.__qualname__, tuple(flags), ins, outs))
     digest = hashlib.sha256((key + _factory_digest(factory) + source_text).encode()
                             ).hexdigest()[:20]
@@ -213,15 +218,6 @@ def register_body(body, label: str, ins, outs) -> str:
         return target
 
 
-def register(factory, flags, ins, outs, source_text: str = '') -> str:
-    """The FFI target of the disk-cached bridge to ``factory(*flags)`` for the signatures.
-
-    ``source_text`` is hashed into the cache key (the source of code the body
-    calls besides the factory's module, so that editing it recompiles).
-    """
-    return _register(factory, tuple(flags), ins, outs, source_text)
-
-
 def ffi_call(factory, flags, args, out_avals, aliases=None):
     """Call ``factory(*flags)`` (a numba body) on ``args``; returns the list of outputs.
 
@@ -233,7 +229,7 @@ def ffi_call(factory, flags, args, out_avals, aliases=None):
     """
     ins = signature(args)
     outs = signature(out_avals)
-    target = _register(factory, tuple(flags), ins, outs)
+    target = register(factory, tuple(flags), ins, outs)
     result_types = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in out_avals]
     return jax.ffi.ffi_call(target, result_types, vmap_method='sequential',
                             input_output_aliases=aliases)(*args)

@@ -144,7 +144,8 @@ class NumbaKernel(KernelImplementation):
             if args[i].shape != tuple(outs[o].shape) or args[i].dtype != outs[o].dtype:
                 raise ValueError(f"numba_kernel {self.func.__name__!r}: output {o} aliases input "
                                  f"{i}, so it must have its shape and dtype "
-                                 f"{args[i].shape} {args[i].dtype}; declared {tuple(outs[o].shape)} "
+                                 f"{args[i].shape} {args[i].dtype}; declared "
+                                 f"{tuple(outs[o].shape)} "
                                  f"{np.dtype(outs[o].dtype)}")
         statics = self._statics(len(args) + len(outs), params)
         # the bridge carries arrays of rank >= 1: scalars travel as shape (1,)
