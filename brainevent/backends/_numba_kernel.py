@@ -20,7 +20,7 @@ import sys
 import jax
 import numpy as np
 
-from ._kernel import KernelImplementation
+from ._kernel import KernelImplementation, _as_outs
 from ._numba_ffi import FFI_DTYPES, register, register_body, signature
 
 __all__ = ['numba_kernel', 'NumbaKernel', 'cached_body']
@@ -108,9 +108,7 @@ class NumbaKernel(KernelImplementation):
         module, qualname = self.func.__module__, self.func.__qualname__
         if module in (None, '__main__') or '<' in qualname or module not in sys.modules:
             return None
-        obj = sys.modules[module]
-        for part in qualname.split('.'):
-            obj = getattr(obj, part, None)
+        obj = _lookup(sys.modules[module], qualname)
         return (module, qualname) if obj is self or obj is self.func else None
 
     def _target(self, n_buffers: int, statics: tuple, ins, outs) -> str:
@@ -127,8 +125,8 @@ class NumbaKernel(KernelImplementation):
         return register_body(body, f'{self.func.__name__}_{id(self):x}', ins, outs)
 
     def __call__(self, *args, outs, **params):
-        single = not isinstance(outs, (list, tuple))
-        outs = [outs] if single else list(outs)
+        spec, single = _as_outs(outs)
+        outs = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in spec]
         args = [jax.numpy.asarray(a) for a in args]
         for where, items in (('input', args), ('output', outs)):
             for i, a in enumerate(items):
@@ -176,14 +174,22 @@ def cached_body(module: str, qualname: str, fastmath: bool, parallel: bool, n_bu
     """The body of a cached bridge: the function ``module.qualname`` with ``values`` compiled in."""
     key = (module, qualname, fastmath, parallel)
     if key not in _CACHED:
-        obj = importlib.import_module(module)
-        for part in qualname.split('.'):
-            obj = getattr(obj, part)
+        obj = _lookup(importlib.import_module(module), qualname)
         _CACHED[key] = NumbaKernel(obj.func if isinstance(obj, NumbaKernel) else obj,
                                    fastmath=fastmath, parallel=parallel)
     kernel = _CACHED[key]
-    return kernel._body(n_buffers, kernel._statics(n_buffers, dict(
-        zip([p.name for p in kernel._parameters[n_buffers:]], values))))
+    # ``values`` are the static values _statics checked and ordered in the process that
+    # wrote the bridge: pair them with the names again
+    names = [p.name for p in kernel._parameters[n_buffers:]]
+    return kernel._body(n_buffers, tuple(zip(names, values)))
+
+
+def _lookup(module, qualname: str):
+    """The object named ``qualname`` (dotted) in ``module``, or None."""
+    obj = module
+    for part in qualname.split('.'):
+        obj = getattr(obj, part, None)
+    return obj
 
 
 def numba_kernel(func=None, *, fastmath: bool = False, parallel: bool = False,
