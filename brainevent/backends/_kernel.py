@@ -17,9 +17,8 @@ functions of a compiled module are), which is called as
 ``impl(*arrays, outs=(jax.ShapeDtypeStruct, ...), **params)``.
 """
 
-import inspect
 from functools import partial
-from typing import Callable, Sequence
+from typing import Callable
 
 import jax
 import numpy as np
